@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/* api.h - the local REST API under /api/: firmware, devices, tasks,
+ * records, health. JSON in and out; errors {"error": "..."} with a fitting
+ * 4xx; lists {"total", "page", "size", "items"} with ?page= (0-based) and
+ * ?size=. When a token is configured every request needs
+ * "Authorization: Bearer <token>" (compared in constant time).
+ * Must not: touch sockets (loop.c does), change state except through the
+ * core, catalogue, devices and tasks modules. */
+#ifndef OTAGW_API_H
+#define OTAGW_API_H
+
+#include <stdint.h>
+
+#include "core.h"
+#include "http.h"
+#include "store.h"
+
+struct api {
+	struct core *core;        /* borrowed */
+	struct store *st;         /* borrowed */
+	const char *token;        /* borrowed; "" or NULL = no token needed */
+	int64_t start_mono_ms;    /* for uptime */
+};
+
+void api_init(struct api *a, struct core *core, struct store *st, const char *token);
+/* The http_handler for the /api prefix; ctx is a struct api. */
+int api_handle(void *ctx, const struct http_req *req, struct http_resp *resp);
+
+#endif

@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: MIT */
+/* config.c - table-driven INI reader. Each key is one row of config_keys[];
+ * there is no per-key code path beyond its type's parser. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "otagw_limits.h"
+#include "util.h"
+
+enum config_type { CT_STR, CT_UINT, CT_BOOL, CT_LOGLEVEL, CT_IPV4 };
+
+struct config_key {
+	const char *section;
+	const char *name;
+	enum config_type type;
+	size_t off;              /* offsetof(struct config, ...) */
+	size_t size;             /* bytes of a CT_STR/CT_IPV4 field */
+	uint64_t min, max;       /* CT_UINT bounds */
+	const char *def;         /* default, as it would be written in the file */
+	const char *help;
+};
+
+#define CK_STR(sec, key, field, def, help) \
+	{ sec, key, CT_STR, offsetof(struct config, field), \
+	  sizeof(((struct config *)0)->field), 0, 0, def, help }
+#define CK_UINT(sec, key, field, lo, hi, def, help) \
+	{ sec, key, CT_UINT, offsetof(struct config, field), 0, lo, hi, def, help }
+#define CK_TYPED(sec, key, type, field, def, help) \
+	{ sec, key, type, offsetof(struct config, field), \
+	  sizeof(((struct config *)0)->field), 0, 0, def, help }
+
+static const struct config_key config_keys[] = {
+	CK_TYPED("gateway", "log_level", CT_LOGLEVEL, gateway.log_level, "info",
+		 "error | warn | info | debug"),
+	CK_TYPED("gateway", "syslog", CT_BOOL, gateway.syslog, "false",
+		 "also log to syslog (daemon facility)"),
+	CK_STR("gateway", "data_dir", gateway.data_dir, "/var/lib/otagw",
+	       "database, lock file and image cache; -d overrides"),
+	CK_UINT("gateway", "timeout_check", gateway.timeout_check, 1, 3600, "1",
+		"seconds between checks for upgrade records past their timeout"),
+	CK_TYPED("http", "bind", CT_IPV4, http.bind, "127.0.0.1",
+		 "IPv4 address of the HTTP server (REST API, devices, console)"),
+	CK_UINT("http", "port", http.port, 0, 65535, "8080", "TCP port; 0 disables HTTP"),
+	CK_STR("http", "api_token", http.api_token, "",
+	       "Bearer token for /api/; required when bind is not loopback"),
+};
+
+static const char *const config_sections[] = { "gateway", "http", "tcp", "cloud", "cache",
+					       "serial" };
+
+static int config_set(struct config *cfg, const struct config_key *k, const char *v)
+{
+	char *field = (char *)cfg + k->off;
+	uint64_t u;
+
+	switch (k->type) {
+	case CT_STR:
+		return util_strlcpy(field, v, k->size) ? -ENAMETOOLONG : 0;
+	case CT_UINT:
+		if (parse_u64(v, strlen(v), k->max, &u) || u < k->min)
+			return -ERANGE;
+		*(unsigned *)field = (unsigned)u;
+		return 0;
+	case CT_BOOL:
+		if (!strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "1"))
+			*(bool *)field = true;
+		else if (!strcmp(v, "false") || !strcmp(v, "off") || !strcmp(v, "no") ||
+			 !strcmp(v, "0"))
+			*(bool *)field = false;
+		else
+			return -EINVAL;
+		return 0;
+	case CT_LOGLEVEL:
+		return gw_log_level_parse(v, (enum log_level *)field);
+	case CT_IPV4: {
+		struct in_addr a;
+
+		if (inet_pton(AF_INET, v, &a) != 1)
+			return -EINVAL;
+		return util_strlcpy(field, v, k->size) ? -ENAMETOOLONG : 0;
+	}
+	}
+	return -EINVAL;
+}
+
+static const char *config_type_hint(const struct config_key *k)
+{
+	static const char *const hints[] = { "a string", "an integer", "true or false",
+					     "error, warn, info or debug", "an IPv4 address" };
+
+	return hints[k->type];
+}
+
+void config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < OTAGW_ARRAY_SIZE(config_keys); i++)
+		if (config_set(cfg, &config_keys[i], config_keys[i].def))
+			abort();        /* a bad default is a programming error */
+}
+
+/* Trims ASCII space on both ends in place; returns the new start. */
+static char *config_trim(char *s)
+{
+	char *end;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+struct config_pos {
+	const char *file;
+	unsigned line;
+	char section[16];        /* "" before the first header */
+};
+
+static int config_section(struct config *cfg, struct config_pos *p, char *hdr, struct err_info *e)
+{
+	size_t n = strlen(hdr);
+	char *name, *arg;
+
+	if (n < 2 || hdr[n - 1] != ']')
+		return err_set(e, -OTAGW_ECONFIG, "%s:%u: malformed section header", p->file, p->line);
+	hdr[n - 1] = '\0';
+	name = config_trim(hdr + 1);
+	arg = strpbrk(name, " \t");
+	if (arg) {
+		*arg++ = '\0';
+		arg = config_trim(arg);
+	}
+	for (size_t i = 0; i < OTAGW_ARRAY_SIZE(config_sections); i++) {
+		if (strcmp(name, config_sections[i]))
+			continue;
+		if (!strcmp(name, "serial") != !!arg)
+			break;   /* [serial] needs a NAME, the others take none */
+		snprintf(p->section, sizeof(p->section), "%s", name);
+		if (!arg)
+			return 0;
+		if (!util_id_valid(arg) || strlen(arg) >= sizeof(cfg->serial[0].name))
+			return err_set(e, -OTAGW_ECONFIG, "%s:%u: bad serial port name '%.64s'",
+				       p->file, p->line, arg);
+		for (size_t j = 0; j < cfg->n_serial; j++)
+			if (!strcmp(cfg->serial[j].name, arg))
+				return err_set(e, -OTAGW_ECONFIG, "%s:%u: [serial %s] given twice",
+					       p->file, p->line, arg);
+		if (cfg->n_serial >= CONFIG_SERIAL_MAX)
+			return err_set(e, -OTAGW_ECONFIG, "%s:%u: more than %d serial ports",
+				       p->file, p->line, CONFIG_SERIAL_MAX);
+		snprintf(cfg->serial[cfg->n_serial++].name, sizeof(cfg->serial[0].name), "%s", arg);
+		return 0;
+	}
+	return err_set(e, -OTAGW_ECONFIG, "%s:%u: unknown section [%.64s%s%.64s]", p->file, p->line,
+		       name, arg ? " " : "", arg ? arg : "");
+}
+
+static int config_keyval(struct config *cfg, struct config_pos *p, char *line, struct err_info *e)
+{
+	char *eq = strchr(line, '='), *key, *val;
+	size_t vn;
+
+	if (!eq)
+		return err_set(e, -OTAGW_ECONFIG, "%s:%u: expected key = value", p->file, p->line);
+	*eq = '\0';
+	key = config_trim(line);
+	val = config_trim(eq + 1);
+	vn = strlen(val);
+	if (vn >= 2 && val[0] == '"' && val[vn - 1] == '"') {
+		val[vn - 1] = '\0';
+		val++;
+	}
+	if (!p->section[0])
+		return err_set(e, -OTAGW_ECONFIG, "%s:%u: key '%.64s' outside any section",
+			       p->file, p->line, key);
+	for (size_t i = 0; i < OTAGW_ARRAY_SIZE(config_keys); i++) {
+		const struct config_key *k = &config_keys[i];
+
+		if (strcmp(k->section, p->section) || strcmp(k->name, key))
+			continue;
+		if (config_set(cfg, k, val))
+			return err_set(e, -OTAGW_ECONFIG, "%s:%u: bad value for '%s' in [%s]: "
+				       "expected %s", p->file, p->line, key, p->section,
+				       config_type_hint(k));
+		return 0;
+	}
+	return err_set(e, -OTAGW_ECONFIG, "%s:%u: unknown key '%.64s' in [%s]", p->file, p->line,
+		       key, p->section);
+}
+
+int config_parse(struct config *cfg, const char *name, const char *buf, size_t len,
+		 struct err_info *e)
+{
+	struct config_pos p = { .file = name, .line = 0 };
+	size_t off = 0;
+
+	while (off < len) {
+		const char *nl = memchr(buf + off, '\n', len - off);
+		size_t n = nl ? (size_t)(nl - (buf + off)) : len - off;
+		char raw[OTAGW_CONFIG_LINE_MAX], *line;
+		int rc;
+
+		p.line++;
+		if (n >= sizeof(raw))
+			return err_set(e, -OTAGW_ECONFIG, "%s:%u: line longer than %d bytes", name,
+				       p.line, OTAGW_CONFIG_LINE_MAX - 1);
+		memcpy(raw, buf + off, n);
+		raw[n] = '\0';
+		off += n + 1;
+		if (strlen(raw) != n)
+			return err_set(e, -OTAGW_ECONFIG, "%s:%u: NUL byte in line", name, p.line);
+		line = config_trim(raw);
+		if (!*line || *line == '#' || *line == ';')
+			continue;
+		rc = *line == '[' ? config_section(cfg, &p, line, e) : config_keyval(cfg, &p, line, e);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int config_load(struct config *cfg, const char *path, struct err_info *e)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat sb;
+	char *buf;
+	ssize_t n;
+	int rc;
+
+	if (fd < 0)
+		return err_set(e, -errno, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &sb) || !S_ISREG(sb.st_mode) || sb.st_size > 1024 * 1024) {
+		close(fd);
+		return err_set(e, -OTAGW_ECONFIG, "%s: not a regular file under 1 MiB", path);
+	}
+	buf = malloc((size_t)sb.st_size + 1);
+	if (!buf) {
+		close(fd);
+		return err_set(e, -ENOMEM, "out of memory");
+	}
+	n = read(fd, buf, (size_t)sb.st_size);
+	close(fd);
+	if (n != sb.st_size) {
+		free(buf);
+		return err_set(e, -EIO, "%s: short read", path);
+	}
+	rc = config_parse(cfg, path, buf, (size_t)n, e);
+	free(buf);
+	return rc;
+}
+
+bool config_addr_is_loopback(const char *addr)
+{
+	struct in_addr a;
+
+	if (inet_pton(AF_INET, addr, &a) != 1)
+		return false;
+	return (ntohl(a.s_addr) >> 24) == 127;
+}
+
+int config_validate(const struct config *cfg, struct err_info *e)
+{
+	if (cfg->http.port && !config_addr_is_loopback(cfg->http.bind) && !cfg->http.api_token[0])
+		return err_set(e, -OTAGW_ECONFIG, "[http] bind = %s is not a loopback address: "
+			       "set [http] api_token", cfg->http.bind);
+	if (!cfg->gateway.data_dir[0])
+		return err_set(e, -OTAGW_ECONFIG, "[gateway] data_dir is empty");
+	return 0;
+}
+
+void config_print_defaults(void *file)
+{
+	FILE *f = file;
+	const char *sec = "";
+
+	fprintf(f, "# otagw configuration. Every key is shown at its built-in default.\n");
+	for (size_t i = 0; i < OTAGW_ARRAY_SIZE(config_keys); i++) {
+		const struct config_key *k = &config_keys[i];
+
+		if (strcmp(sec, k->section)) {
+			sec = k->section;
+			fprintf(f, "\n[%s]\n", sec);
+		}
+		fprintf(f, "# %s\n#%s = %s\n", k->help, k->name, k->def);
+	}
+	fprintf(f, "\n# [tcp], [cloud], [cache] and [serial NAME] sections are accepted;\n"
+		   "# their keys are documented in the README as those features land.\n");
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/* config.h - otagw's INI configuration: one table of keys (section, name,
+ * type, default, bounds) drives defaults, parsing and the README's list.
+ * Sections: [gateway], [http], [tcp], [cloud], [cache], [serial NAME].
+ * Unknown sections or keys and bad values are errors naming file, line and
+ * key: the daemon refuses to start rather than guess.
+ * Must not: open sockets or the store; log (errors go back in err_info). */
+#ifndef OTAGW_CONFIG_H
+#define OTAGW_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "log.h"
+
+#define CONFIG_SERIAL_MAX 16
+#define CONFIG_STR_MAX 256
+
+struct config_serial {
+	char name[64];                      /* the NAME of [serial NAME] */
+};
+
+struct config {
+	struct {
+		enum log_level log_level;
+		bool syslog;
+		char data_dir[PATH_MAX];
+		unsigned timeout_check;         /* s, how often record timeouts are checked */
+	} gateway;
+	struct {
+		char bind[64];                  /* IPv4 literal */
+		unsigned port;                  /* 0 = disabled */
+		char api_token[CONFIG_STR_MAX];
+	} http;
+	size_t n_serial;
+	struct config_serial serial[CONFIG_SERIAL_MAX];
+};
+
+/* Fills cfg with every key's built-in default. */
+void config_defaults(struct config *cfg);
+/* Parses len bytes of INI text over cfg (defaults first is the caller's
+ * job). name is used in messages ("otagw.conf:3: ..."). -OTAGW_ECONFIG. */
+int config_parse(struct config *cfg, const char *name, const char *buf, size_t len,
+		 struct err_info *e) OTAGW_MUST_CHECK;
+/* Reads the file at path (at most 1 MiB) and parses it. */
+int config_load(struct config *cfg, const char *path, struct err_info *e) OTAGW_MUST_CHECK;
+/* Cross-key checks once everything is set (e.g. a non-loopback bind needs
+ * an api_token). */
+int config_validate(const struct config *cfg, struct err_info *e) OTAGW_MUST_CHECK;
+/* True when addr is an IPv4 loopback literal (127.0.0.0/8). */
+bool config_addr_is_loopback(const char *addr);
+/* Writes a commented INI file with every key at its default to f's stream
+ * (used for rootfs/etc/otagw/otagw.conf and `otagw --print-config`). */
+void config_print_defaults(void *file);
+
+#endif

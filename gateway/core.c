@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: MIT */
+/* core.c - JetLinks firmware messages to state changes and replies.
+ * Handlers are a table indexed by message type. */
+#define LOG_MOD "core"
+#include "core.h"
+
+#include <string.h>
+
+#include "catalogue.h"
+#include "devices.h"
+#include "log.h"
+#include "records.h"
+#include "util.h"
+
+#define CORE_NOT_FOUND_TEXT "no firmware update (无固件更新)"
+
+typedef int (*core_handler)(struct core *c, struct session *s, const struct msg *in,
+			    struct err_info *e);
+
+void core_init(struct core *c, struct store *st, struct session_reg *sessions)
+{
+	c->st = st;
+	c->sessions = sessions;
+}
+
+static int64_t core_ts(const struct msg *m)
+{
+	return m->timestamp > 0 ? m->timestamp : util_now_ms();
+}
+
+/* Fills out with the firmware fields of record r (a push or a pull reply). */
+static int core_fill_firmware(struct core *c, const struct record *r, struct msg *out,
+			      struct err_info *e)
+{
+	struct firmware fw;
+	int rc = catalogue_get(c->st, r->firmware_id, &fw, e);
+
+	if (rc)
+		return rc;
+	util_strlcpy(out->firmware_id, fw.id, sizeof(out->firmware_id));
+	util_strlcpy(out->version, fw.version, sizeof(out->version));
+	util_strlcpy(out->url, fw.url, sizeof(out->url));
+	util_strlcpy(out->sign, fw.sign, sizeof(out->sign));
+	util_strlcpy(out->sign_method, fw.sign_method, sizeof(out->sign_method));
+	out->size = fw.size;
+	rc = msg_set_parameters(out, fw.properties);
+	firmware_clear(&fw);
+	return rc;
+}
+
+/* Sends UPGRADE_FIRMWARE for r on s and, once the transport took it, moves
+ * r to processing. */
+static int core_push_record(struct core *c, struct session *s, const struct record *r)
+{
+	struct err_info e = { 0 };
+	struct msg m;
+	char mid[33];
+	int rc;
+
+	msg_init(&m, MSG_UPGRADE_FIRMWARE);
+	util_new_id(mid);
+	util_strlcpy(m.message_id, mid, sizeof(m.message_id));
+	util_strlcpy(m.device_id, r->device_id, sizeof(m.device_id));
+	m.timestamp = util_now_ms();
+	rc = core_fill_firmware(c, r, &m, &e);
+	if (!rc)
+		rc = s->ops->send(s, &m);
+	msg_clear(&m);
+	if (rc) {
+		LOGW("push of record %s to device %s failed: %s", r->id, r->device_id,
+		     e.code ? err_text(&e) : otagw_strerror(rc));
+		return rc;
+	}
+	rc = record_transition(c->st, r->id, REC_PROCESSING,
+			       &(struct record_change){ .progress = -1 }, &e);
+	if (rc)
+		LOGW("record %s: %s", r->id, err_text(&e));
+	else
+		LOGI("pushed %s to device %s (record %s)", r->version, r->device_id, r->id);
+	return rc;
+}
+
+struct core_push_walk {
+	struct core *c;
+	int pushed;
+	bool first_only;
+};
+
+/* records_each callback: push r if its task is push-mode and its device is
+ * online. Stops after one push when first_only (one upgrade at a time per
+ * device). */
+static int core_push_walk_fn(struct store *st, const struct record *r, void *ctx)
+{
+	struct core_push_walk *w = ctx;
+	struct session *s = session_reg_find(w->c->sessions, r->device_id);
+	struct task t;
+	int rc;
+
+	if (!s)
+		return 0;
+	if (record_find(st, r->device_id, REC_MASK(REC_PROCESSING), NULL, NULL, true,
+			&(struct record){ 0 }) == 0)
+		return 0;      /* the device is busy with another upgrade */
+	if (tasks_get(st, r->task_id, &t, NULL))
+		return 0;
+	rc = t.mode == TASK_PUSH && t.state != TASK_CANCELED;
+	task_clear(&t);
+	if (!rc || core_push_record(w->c, s, r))
+		return 0;
+	w->pushed++;
+	return w->first_only ? 1 : 0;
+}
+
+/* Pushes the oldest pending push-mode record of device_id, if any. */
+static void core_push_pending(struct core *c, const char *device_id)
+{
+	struct core_push_walk w = { .c = c, .first_only = true };
+
+	if (session_reg_find(c->sessions, device_id))
+		(void)records_each(c->st, NULL, device_id, REC_MASK(REC_WAITING),
+				   core_push_walk_fn, &w);
+}
+
+static int core_complete(struct core *c, const struct record *r, enum record_state to,
+			 int progress, const char *reason, int64_t ts, struct err_info *e)
+{
+	int rc = record_transition(c->st, r->id, to,
+				   &(struct record_change){ .progress = progress, .reason = reason,
+							    .time = ts }, e);
+
+	if (rc)
+		return rc;
+	LOGI("device %s: record %s (task %s, version %s) is %s%s%s", r->device_id, r->id,
+	     r->task_id, r->version, record_state_name(to), reason ? ": " : "", reason ? reason : "");
+	core_push_pending(c, r->device_id);
+	return 0;
+}
+
+static int core_on_report(struct core *c, struct session *s, const struct msg *in,
+			  struct err_info *e)
+{
+	const char *product = in->product_id[0] ? in->product_id : s->product_id;
+	struct record r;
+	int rc;
+
+	rc = devices_report(c->st, in->device_id, product, in->version, in->properties,
+			    core_ts(in), e);
+	if (rc)
+		return rc;
+	if (record_find(c->st, in->device_id, REC_MASK(REC_PROCESSING), in->version, NULL, true,
+			&r))
+		return 0;
+	return core_complete(c, &r, REC_SUCCESS, -1, NULL, core_ts(in), e);
+}
+
+static int core_send_reply(struct session *s, struct msg *reply)
+{
+	int rc = s->ops->send(s, reply);
+
+	msg_clear(reply);
+	return rc;
+}
+
+static int core_on_request(struct core *c, struct session *s, const struct msg *in,
+			   struct err_info *e)
+{
+	unsigned mask = in->force ? ~0u : REC_UNFINISHED;
+	struct msg reply;
+	struct record r;
+	int rc;
+
+	msg_init(&reply, MSG_REQUEST_FIRMWARE_REPLY);
+	util_strlcpy(reply.device_id, in->device_id, sizeof(reply.device_id));
+	util_strlcpy(reply.message_id, in->message_id, sizeof(reply.message_id));
+	reply.timestamp = util_now_ms();
+	if (record_find(c->st, in->device_id, mask, in->request_version, NULL, in->latest, &r) ||
+	    core_fill_firmware(c, &r, &reply, NULL)) {
+		reply.success = false;
+		util_strlcpy(reply.code, "not_found", sizeof(reply.code));
+		util_strlcpy(reply.error_reason, CORE_NOT_FOUND_TEXT, sizeof(reply.error_reason));
+		return core_send_reply(s, &reply);
+	}
+	reply.success = true;
+	rc = core_send_reply(s, &reply);
+	if (rc || r.state != REC_WAITING)
+		return rc;
+	rc = record_transition(c->st, r.id, REC_PROCESSING,
+			       &(struct record_change){ .progress = -1, .time = core_ts(in) }, e);
+	if (!rc)
+		LOGI("device %s pulled %s (record %s)", r.device_id, r.version, r.id);
+	return rc;
+}
+
+static int core_on_progress(struct core *c, struct session *s, const struct msg *in,
+			    struct err_info *e)
+{
+	const char *reason = in->error_reason[0] ? in->error_reason : "upgrade failed on the device";
+	struct record r;
+	int rc;
+
+	if (record_find(c->st, in->device_id, REC_MASK(REC_PROCESSING), in->version,
+			in->firmware_id, true, &r))
+		return err_set(e, -ENOENT, "device %s has no upgrade to version %s%s%s in progress",
+			       in->device_id, in->version, in->firmware_id[0] ? " of firmware " : "",
+			       in->firmware_id);
+	if (!in->success)
+		return core_complete(c, &r, REC_FAILED, -1, reason, core_ts(in), e);
+	if (in->complete)
+		return core_complete(c, &r, REC_SUCCESS, in->progress, NULL, core_ts(in), e);
+	rc = record_progress(c->st, r.id, in->progress, core_ts(in), e);
+	if (!rc)
+		LOGD("device %s: record %s at %d%%", r.device_id, r.id, in->progress);
+	return rc;
+}
+
+static int core_on_upgrade_reply(struct core *c, struct session *s, const struct msg *in,
+				 struct err_info *e)
+{
+	struct record r;
+
+	if (record_find(c->st, in->device_id, REC_MASK(REC_PROCESSING), NULL, NULL, true, &r))
+		return err_set(e, -ENOENT, "device %s has no upgrade in progress", in->device_id);
+	if (in->success)
+		return 0;     /* accepted; progress messages follow */
+	return core_complete(c, &r, REC_FAILED, -1,
+			     in->error_reason[0] ? in->error_reason : "upgrade refused by the device",
+			     core_ts(in), e);
+}
+
+static int core_on_downlink(struct core *c, struct session *s, const struct msg *in,
+			    struct err_info *e)
+{
+	return err_set(e, -EPROTO, "messageType %s is not accepted from devices",
+		       msg_type_name(in->type));
+}
+
+static const core_handler core_handlers[MSG_TYPE_COUNT] = {
+	[MSG_REPORT_FIRMWARE] = core_on_report,
+	[MSG_REQUEST_FIRMWARE] = core_on_request,
+	[MSG_REQUEST_FIRMWARE_REPLY] = core_on_downlink,
+	[MSG_UPGRADE_FIRMWARE] = core_on_downlink,
+	[MSG_UPGRADE_FIRMWARE_REPLY] = core_on_upgrade_reply,
+	[MSG_UPGRADE_FIRMWARE_PROGRESS] = core_on_progress,
+	[MSG_READ_FIRMWARE] = core_on_downlink,
+	[MSG_READ_FIRMWARE_REPLY] = core_on_report,
+};
+
+int core_handle(struct core *c, struct session *s, const struct msg *in, struct err_info *e)
+{
+	if ((unsigned)in->type >= MSG_TYPE_COUNT)
+		return err_set(e, -EPROTO, "unknown message type");
+	if (!util_id_valid(in->device_id))
+		return err_set(e, -EINVAL, "message without a valid deviceId");
+	if (s->device_id[0] && strcmp(s->device_id, in->device_id))
+		return err_set(e, -EINVAL, "deviceId %s does not match the connection's device %s",
+			       in->device_id, s->device_id);
+	return core_handlers[in->type](c, s, in, e);
+}
+
+int core_session_bind(struct core *c, struct session *s, const char *device_id,
+		      struct err_info *e)
+{
+	struct session *old = NULL;
+	int rc = session_reg_bind(c->sessions, s, device_id, &old);
+
+	if (rc)
+		return err_set(e, rc, "cannot bind device id");
+	if (old && old != s && old->ops->close)
+		old->ops->close(old);
+	rc = devices_set_online(c->st, device_id, s->ops->name, true, util_now_ms());
+	if (rc && rc != -ENOENT)
+		return err_set(e, rc, "cannot mark device %s online", device_id);
+	core_push_pending(c, device_id);
+	return 0;
+}
+
+void core_session_gone(struct core *c, struct session *s)
+{
+	if (!s->device_id[0] || session_reg_find(c->sessions, s->device_id) != s)
+		return;
+	session_reg_unbind(c->sessions, s);
+	if (devices_set_online(c->st, s->device_id, s->ops->name, false, util_now_ms()))
+		LOGD("device %s went offline but has no row", s->device_id);
+}
+
+int core_publish(struct core *c, const char *task_id, bool all, const char *const *ids,
+		 size_t n, struct core_publish_result *res, struct err_info *e)
+{
+	struct core_push_walk w = { .c = c };
+	struct task t;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	rc = tasks_publish(c->st, task_id, all, ids, n, &res->rec, e);
+	if (!rc)
+		rc = tasks_get(c->st, task_id, &t, e);
+	if (rc)
+		return rc;
+	if (t.mode == TASK_PUSH)
+		rc = records_each(c->st, task_id, NULL, REC_MASK(REC_WAITING), core_push_walk_fn, &w);
+	task_clear(&t);
+	res->pushed = w.pushed;
+	LOGI("task %s published: %d added, %d already in, %d up to date, %d pushed", task_id,
+	     res->rec.added, res->rec.already, res->rec.up_to_date, res->pushed);
+	return rc < 0 ? rc : 0;
+}
+
+int core_cancel_task(struct core *c, const char *task_id, int *n, struct err_info *e)
+{
+	int rc = tasks_cancel(c->st, task_id, n, e);
+
+	if (!rc)
+		LOGI("task %s canceled: %d records", task_id, *n);
+	return rc;
+}
+
+int core_delete_device(struct core *c, const char *device_id, struct err_info *e)
+{
+	struct session *s;
+	int n = 0, rc;
+
+	rc = store_begin(c->st);
+	if (rc)
+		return err_set(e, rc, "database busy");
+	rc = records_cancel(c->st, NULL, device_id, "device deleted", &n, e);
+	if (!rc)
+		rc = devices_delete(c->st, device_id, e);
+	if (rc) {
+		store_rollback(c->st);
+		return rc;
+	}
+	rc = store_commit(c->st);
+	if (rc)
+		return err_set(e, rc, "cannot commit");
+	s = session_reg_find(c->sessions, device_id);
+	if (s) {
+		session_reg_unbind(c->sessions, s);
+		if (s->ops->close)
+			s->ops->close(s);
+	}
+	LOGI("device %s deleted (%d records canceled)", device_id, n);
+	return 0;
+}
+
+int core_tick(struct core *c, int64_t now_ms, int *n)
+{
+	int rc = records_expire(c->st, now_ms, n);
+
+	if (!rc && *n)
+		LOGI("%d upgrade records timed out", *n);
+	return rc;
+}

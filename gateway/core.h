@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/* core.h - the message core: a decoded JetLinks message from any transport
+ * in, state changes and replies out. It is the only place that decides
+ * *when* a record moves (records.c checks *whether* it may):
+ *   REPORT_FIRMWARE / READ_FIRMWARE_REPLY: upsert the device's firmware
+ *     info; reporting the target version of its processing record
+ *     completes that record.
+ *   REQUEST_FIRMWARE (pull): answer REQUEST_FIRMWARE_REPLY with the same
+ *     messageId for the device's waiting/processing record (waiting moves
+ *     to processing), or success=false, code "not_found".
+ *   UPGRADE_FIRMWARE_PROGRESS: only for the device's processing record with
+ *     the same version (and firmwareId when given).
+ *   UPGRADE_FIRMWARE_REPLY: success=false fails the processing record.
+ * Pushes go out through the session registry when a push task is published
+ * or a device with a pending push record comes online.
+ * Must not: touch sockets (it calls session ops only), block. */
+#ifndef OTAGW_CORE_H
+#define OTAGW_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "err.h"
+#include "msg.h"
+#include "session.h"
+#include "store.h"
+#include "tasks.h"
+
+struct core {
+	struct store *st;                 /* borrowed */
+	struct session_reg *sessions;     /* borrowed */
+};
+
+void core_init(struct core *c, struct store *st, struct session_reg *sessions);
+
+/* Handles one message from session s (which carries the transport ops and,
+ * once bound, the device id). Replies go out via s->ops->send before this
+ * returns. -EPROTO for a down-direction type, -EINVAL when the message's
+ * deviceId differs from the session's, -ENOENT / -OTAGW_ESTATE when a
+ * progress or reply matches no processing record; e says why. in is
+ * borrowed. */
+int core_handle(struct core *c, struct session *s, const struct msg *in,
+		struct err_info *e) OTAGW_MUST_CHECK;
+
+/* A transport bound s to a device (session_reg_bind done by the core):
+ * marks it online and pushes a pending push-mode record. The old session
+ * of the same device, if any, is asked to close. */
+int core_session_bind(struct core *c, struct session *s, const char *device_id,
+		      struct err_info *e) OTAGW_MUST_CHECK;
+/* The transport's connection is gone: unbinds s and marks the device
+ * offline. Safe for a session that never bound. */
+void core_session_gone(struct core *c, struct session *s);
+
+/* Publishes a task (tasks_publish) and, for a push task, sends
+ * UPGRADE_FIRMWARE to every online target; res->pushed counts them. */
+struct core_publish_result {
+	struct task_publish_result rec;
+	int pushed;
+};
+int core_publish(struct core *c, const char *task_id, bool all, const char *const *ids,
+		 size_t n, struct core_publish_result *res, struct err_info *e) OTAGW_MUST_CHECK;
+/* Cancels a task and its unfinished records. */
+int core_cancel_task(struct core *c, const char *task_id, int *n,
+		     struct err_info *e) OTAGW_MUST_CHECK;
+/* Deletes a device: its unfinished records become canceled ("device
+ * deleted"), its row goes, a live session is asked to close. */
+int core_delete_device(struct core *c, const char *device_id, struct err_info *e) OTAGW_MUST_CHECK;
+/* Loop timer: fails processing records past their timeout. *n = count. */
+int core_tick(struct core *c, int64_t now_ms, int *n) OTAGW_MUST_CHECK;
+
+#endif

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/* devices.h - the device registry: one row per LAN device the gateway knows
+ * (id, productId, name, firmwareVersion, properties, transport, online,
+ * lastSeen). Rows come from the REST API and from device reports.
+ * Must not: touch records (records.c), keep live connections (session.c). */
+#ifndef OTAGW_DEVICES_H
+#define OTAGW_DEVICES_H
+
+#include <cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "otagw_limits.h"
+#include "store.h"
+
+struct device {
+	char id[OTAGW_ID_MAX];
+	char product_id[OTAGW_ID_MAX];
+	char name[OTAGW_NAME_MAX];
+	char firmware_version[OTAGW_VERSION_MAX];
+	char *properties;                 /* JSON object text; owned */
+	char transport[OTAGW_TRANSPORT_MAX]; /* last transport seen on, "" never */
+	bool online;
+	int64_t last_seen;                /* ms, 0 never */
+	int64_t create_time;              /* ms */
+};
+
+void device_clear(struct device *d);
+
+/* Validates body {id*, productId*, name, firmwareVersion, properties{}} and
+ * inserts. Unknown fields: -EINVAL. Existing id: -EEXIST. */
+int devices_create(struct store *st, const cJSON *body, struct device *out,
+		   struct err_info *e) OTAGW_MUST_CHECK;
+int devices_get(struct store *st, const char *id, struct device *out,
+		struct err_info *e) OTAGW_MUST_CHECK;
+/* Deletes the row only; callers cancel the device's records first. -ENOENT. */
+int devices_delete(struct store *st, const char *id, struct err_info *e) OTAGW_MUST_CHECK;
+/* A page (0-based) ordered by id; product_id NULL for all. */
+int devices_list(struct store *st, const char *product_id, unsigned page, unsigned size,
+		 cJSON **items, int64_t *total) OTAGW_MUST_CHECK;
+/* A device's report: sets firmwareVersion, and properties when not NULL
+ * (JSON object text), and lastSeen. An unknown device is created when
+ * product_id is not empty, else -ENOENT. A known device whose productId
+ * differs from a non-empty product_id: -EINVAL. */
+int devices_report(struct store *st, const char *id, const char *product_id,
+		   const char *version, const char *properties, int64_t ts,
+		   struct err_info *e) OTAGW_MUST_CHECK;
+/* Marks online/offline with the transport name, and lastSeen = ts. */
+int devices_set_online(struct store *st, const char *id, const char *transport, bool online,
+		       int64_t ts) OTAGW_MUST_CHECK;
+/* Marks every device offline (start-up: no session survives a restart). */
+int devices_all_offline(struct store *st) OTAGW_MUST_CHECK;
+cJSON *device_to_json(const struct device *d);
+
+#endif

@@ -1,0 +1,532 @@
+/* SPDX-License-Identifier: MIT */
+/* loop.c - libwebsockets context, HTTP server and router, timers, signals.
+ * HTTP requests are gathered into struct http_req (method, path, query,
+ * a few headers, the body up to the route's cap), handed to the route's
+ * handler synchronously, and the response is written from WRITEABLE:
+ * headers first, then the body in pieces of at most LOOP_CHUNK bytes. */
+#define LOG_MOD "loop"
+#include "loop.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "otagw_limits.h"
+#include "util.h"
+
+#define LOOP_ROUTES_MAX 8
+#define LOOP_CHUNK 65536
+#define LOOP_PATH_MAX 2048
+#define LOOP_AUTH_MAX 1024
+
+struct loop_route_ent {
+	char prefix[32];
+	http_handler fn;
+	void *ctx;
+	size_t max_body;
+};
+
+struct loop {
+	struct lws_context *ctx;
+	struct lws_vhost *vh_core, *vh_http;
+	int sigfd;
+	bool stop;
+	size_t nroutes;
+	struct loop_route_ent routes[LOOP_ROUTES_MAX];
+};
+
+enum http_conn_state { HC_IDLE, HC_BODY, HC_HEADERS, HC_SENDING };
+
+/* Per HTTP connection; lws allocates and zeroes it. */
+struct http_conn {
+	enum http_conn_state state;
+	const struct loop_route_ent *route;
+	struct http_req req;
+	char path[LOOP_PATH_MAX];
+	char auth[LOOP_AUTH_MAX];
+	char ctype[128];
+	char args_buf[2048];
+	uint8_t *body;
+	size_t body_len, body_cap;
+	bool too_big;
+	bool close_after;
+	struct http_resp resp;
+	size_t sent;
+};
+
+/* ---- responses ---------------------------------------------------------- */
+
+static void http_conn_reset(struct http_conn *hc)
+{
+	free(hc->body);
+	free(hc->resp.body);
+	memset(hc, 0, sizeof(*hc));
+}
+
+/* Sets a plain JSON error response produced by the loop itself. */
+static void http_conn_error(struct http_conn *hc, int status, const char *text)
+{
+	char buf[256];
+	int n = snprintf(buf, sizeof(buf), "{\"error\":\"%s\"}", text);
+
+	free(hc->resp.body);
+	memset(&hc->resp, 0, sizeof(hc->resp));
+	hc->resp.status = status;
+	hc->resp.body = strdup(buf);
+	hc->resp.body_len = hc->resp.body ? (size_t)n : 0;
+}
+
+static void http_conn_respond(struct lws *wsi, struct http_conn *hc)
+{
+	hc->state = HC_HEADERS;
+	lws_callback_on_writable(wsi);
+}
+
+static void http_conn_dispatch(struct lws *wsi, struct http_conn *hc)
+{
+	hc->req.body = hc->body;
+	hc->req.body_len = hc->body_len;
+	if (hc->route->fn(hc->route->ctx, &hc->req, &hc->resp) || !hc->resp.status)
+		http_conn_error(hc, 500, "internal error");
+	http_conn_respond(wsi, hc);
+}
+
+static int http_write_headers(struct lws *wsi, struct http_conn *hc)
+{
+	uint8_t buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+	const char *ctype = hc->resp.content_type ? hc->resp.content_type : "application/json";
+	const char *nocache = "no-store";
+
+	if (lws_add_http_common_headers(wsi, (unsigned)hc->resp.status, ctype,
+					hc->resp.body_len, &p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+					 (const unsigned char *)nocache, (int)strlen(nocache), &p, end))
+		return -1;
+	if (hc->resp.www_authenticate &&
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_WWW_AUTHENTICATE,
+					 (const unsigned char *)hc->resp.www_authenticate,
+					 (int)strlen(hc->resp.www_authenticate), &p, end))
+		return -1;
+	if (hc->close_after &&
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
+					 (const unsigned char *)"close", 5, &p, end))
+		return -1;
+	if (lws_finalize_write_http_header(wsi, start, &p, end))
+		return -1;
+	hc->state = HC_SENDING;
+	return 0;
+}
+
+/* The transaction is over: keep the connection for the next request unless
+ * we must close it (unread body). */
+static int http_conn_done(struct lws *wsi, struct http_conn *hc)
+{
+	bool close_it = hc->close_after;
+
+	http_conn_reset(hc);
+	if (close_it)
+		return -1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int http_conn_writeable(struct lws *wsi, struct http_conn *hc)
+{
+	size_t n;
+	uint8_t *buf;
+	int last;
+
+	if (hc->state == HC_HEADERS) {
+		if (http_write_headers(wsi, hc))
+			return -1;
+		if (!hc->resp.body_len || hc->req.method == HTTP_HEAD)
+			return http_conn_done(wsi, hc);
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	if (hc->state != HC_SENDING)
+		return 0;
+	n = hc->resp.body_len - hc->sent;
+	if (n > LOOP_CHUNK)
+		n = LOOP_CHUNK;
+	last = hc->sent + n == hc->resp.body_len;
+	buf = malloc(LWS_PRE + n);
+	if (!buf)
+		return -1;
+	memcpy(buf + LWS_PRE, hc->resp.body + hc->sent, n);
+	if (lws_write(wsi, buf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)n) {
+		free(buf);
+		return -1;
+	}
+	free(buf);
+	hc->sent += n;
+	if (last)
+		return http_conn_done(wsi, hc);
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+static enum http_method http_conn_method(struct lws *wsi)
+{
+	static const struct { enum lws_token_indexes tok; enum http_method m; } map[] = {
+		{ WSI_TOKEN_GET_URI, HTTP_GET },       { WSI_TOKEN_POST_URI, HTTP_POST },
+		{ WSI_TOKEN_PUT_URI, HTTP_PUT },       { WSI_TOKEN_DELETE_URI, HTTP_DELETE },
+		{ WSI_TOKEN_HEAD_URI, HTTP_HEAD },     { WSI_TOKEN_PATCH_URI, HTTP_PATCH },
+		{ WSI_TOKEN_OPTIONS_URI, HTTP_OPTIONS },
+	};
+
+	for (size_t i = 0; i < OTAGW_ARRAY_SIZE(map); i++)
+		if (lws_hdr_total_length(wsi, map[i].tok) > 0)
+			return map[i].m;
+	return HTTP_OTHER;
+}
+
+/* Splits the ?query fragments ("name=value", already url-decoded by lws)
+ * into req.args, backed by args_buf. */
+static void http_conn_args(struct lws *wsi, struct http_conn *hc)
+{
+	size_t used = 0;
+
+	for (int i = 0; hc->req.nargs < HTTP_ARGS_MAX; i++) {
+		char *frag = hc->args_buf + used, *eq;
+		int n = lws_hdr_copy_fragment(wsi, frag, (int)(sizeof(hc->args_buf) - used),
+					      WSI_TOKEN_HTTP_URI_ARGS, i);
+
+		if (n <= 0)
+			break;
+		used += (size_t)n + 1;
+		eq = strchr(frag, '=');
+		if (eq)
+			*eq++ = '\0';
+		hc->req.args[hc->req.nargs].name = frag;
+		hc->req.args[hc->req.nargs++].value = eq ? eq : "";
+	}
+}
+
+static void http_conn_copy_hdr(struct lws *wsi, enum lws_token_indexes tok, char *dst,
+			       size_t cap, const char **out)
+{
+	int n = lws_hdr_total_length(wsi, tok);
+
+	*out = NULL;
+	if (n <= 0 || (size_t)n >= cap)
+		return;
+	if (lws_hdr_copy(wsi, dst, (int)cap, tok) > 0)
+		*out = dst;
+}
+
+static const struct loop_route_ent *loop_find_route(struct loop *l, const char *path)
+{
+	for (size_t i = 0; i < l->nroutes; i++) {
+		size_t n = strlen(l->routes[i].prefix);
+
+		if (!strncmp(path, l->routes[i].prefix, n) && (path[n] == '\0' || path[n] == '/'))
+			return &l->routes[i];
+	}
+	return NULL;
+}
+
+static bool http_conn_peer_loopback(struct lws *wsi)
+{
+	char peer[64];
+
+	if (!lws_get_peer_simple(wsi, peer, sizeof(peer)))
+		return false;
+	return !strncmp(peer, "127.", 4) || !strncmp(peer, "::ffff:127.", 11);
+}
+
+static int http_conn_start(struct lws *wsi, struct loop *l, struct http_conn *hc,
+			   const char *uri, size_t len)
+{
+	char clen[32];
+	uint64_t body_len = 0;
+	int n;
+
+	http_conn_reset(hc);
+	hc->req.method = http_conn_method(wsi);
+	if (len >= sizeof(hc->path)) {
+		http_conn_error(hc, 414, "request path too long");
+		hc->close_after = true;
+		http_conn_respond(wsi, hc);
+		return 0;
+	}
+	memcpy(hc->path, uri, len);
+	hc->req.path = hc->path;
+	hc->req.peer_loopback = http_conn_peer_loopback(wsi);
+	http_conn_copy_hdr(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, hc->auth, sizeof(hc->auth),
+			   &hc->req.authorization);
+	http_conn_copy_hdr(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, hc->ctype, sizeof(hc->ctype),
+			   &hc->req.content_type);
+	http_conn_args(wsi, hc);
+	hc->route = loop_find_route(l, hc->path);
+	n = lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+	if (n > 0 && parse_u64(clen, (size_t)n, UINT64_MAX, &body_len)) {
+		http_conn_error(hc, 400, "bad Content-Length");
+		hc->close_after = true;
+	} else if (!hc->route) {
+		http_conn_error(hc, 404, "not found");
+		hc->close_after = body_len > 0;
+	} else if (body_len > hc->route->max_body) {
+		http_conn_error(hc, 413, "request body too large");
+		hc->close_after = true;
+	} else if (hc->req.method == HTTP_POST || hc->req.method == HTTP_PUT ||
+		   hc->req.method == HTTP_PATCH) {
+		hc->state = HC_BODY;   /* wait for HTTP_BODY_COMPLETION */
+		return 0;
+	} else {
+		http_conn_dispatch(wsi, hc);
+		return 0;
+	}
+	http_conn_respond(wsi, hc);
+	return 0;
+}
+
+static int http_conn_body(struct http_conn *hc, const void *in, size_t len)
+{
+	size_t cap;
+	uint8_t *nb;
+
+	if (hc->state != HC_BODY || hc->too_big)
+		return 0;
+	if (hc->body_len + len > hc->route->max_body) {
+		hc->too_big = true;
+		return 0;
+	}
+	if (hc->body_len + len > hc->body_cap) {
+		cap = hc->body_cap ? hc->body_cap * 2 : 4096;
+		while (cap < hc->body_len + len)
+			cap *= 2;
+		nb = realloc(hc->body, cap);
+		if (!nb)
+			return -1;
+		hc->body = nb;
+		hc->body_cap = cap;
+	}
+	memcpy(hc->body + hc->body_len, in, len);
+	hc->body_len += len;
+	return 0;
+}
+
+static int loop_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			size_t len)
+{
+	struct http_conn *hc = user;
+	struct loop *l = lws_context_user(lws_get_context(wsi));
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		return http_conn_start(wsi, l, hc, in, len);
+	case LWS_CALLBACK_HTTP_BODY:
+		return http_conn_body(hc, in, len);
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (hc->state != HC_BODY)
+			return 0;
+		if (hc->too_big) {
+			http_conn_error(hc, 413, "request body too large");
+			http_conn_respond(wsi, hc);
+			return 0;
+		}
+		http_conn_dispatch(wsi, hc);
+		return 0;
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		return http_conn_writeable(wsi, hc);
+	case LWS_CALLBACK_CLOSED_HTTP:
+		if (hc)
+			http_conn_reset(hc);
+		return 0;
+	default:
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	}
+}
+
+/* ---- signals ------------------------------------------------------------ */
+
+static int loop_signal_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			  size_t len)
+{
+	struct loop *l = lws_context_user(lws_get_context(wsi));
+	struct signalfd_siginfo si;
+
+	if (reason != LWS_CALLBACK_RAW_RX_FILE)
+		return 0;
+	if (read(lws_get_socket_fd(wsi), &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		LOGI("signal %u: stopping", si.ssi_signo);
+		loop_stop(l);
+	}
+	return 0;
+}
+
+static const struct lws_protocols loop_http_protocols[] = {
+	{ "otagw-http", loop_http_cb, sizeof(struct http_conn), 0, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+static const struct lws_protocols loop_core_protocols[] = {
+	{ "otagw-signal", loop_signal_cb, 0, 0, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+static void loop_lws_log(int level, const char *line)
+{
+	size_t n = strlen(line);
+
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	gw_log(level == LLL_ERR ? LOG_LVL_WARN : LOG_LVL_DEBUG, "lws", "%.*s", (int)n, line);
+}
+
+static int loop_signals(struct loop *l, struct err_info *e)
+{
+	lws_sock_file_fd_type u;
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &set, NULL))
+		return err_set(e, -errno, "sigprocmask: %s", strerror(errno));
+	l->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (l->sigfd < 0)
+		return err_set(e, -errno, "signalfd: %s", strerror(errno));
+	u.filefd = (lws_filefd_type)(intptr_t)l->sigfd;
+	if (!lws_adopt_descriptor_vhost(l->vh_core, LWS_ADOPT_RAW_FILE_DESC, u, "otagw-signal",
+					NULL))
+		return err_set(e, -EIO, "cannot watch signals in the loop");
+	l->sigfd = -1;   /* lws owns and closes it now */
+	return 0;
+}
+
+static int loop_vhosts(struct loop *l, const struct loop_cfg *cfg, struct err_info *e)
+{
+	struct lws_context_creation_info info;
+
+	memset(&info, 0, sizeof(info));
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = loop_core_protocols;
+	info.vhost_name = "core";
+	info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+	l->vh_core = lws_create_vhost(l->ctx, &info);
+	if (!l->vh_core)
+		return err_set(e, -EIO, "cannot create the core vhost");
+	if (!cfg->http_port)
+		return 0;
+	memset(&info, 0, sizeof(info));
+	info.port = (int)cfg->http_port;
+	info.iface = cfg->http_bind;
+	info.protocols = loop_http_protocols;
+	info.vhost_name = "http";
+	info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+	l->vh_http = lws_create_vhost(l->ctx, &info);
+	if (!l->vh_http)
+		return err_set(e, -EADDRINUSE, "cannot listen on %s:%u (address in use or not local?)",
+			       cfg->http_bind, cfg->http_port);
+	LOGI("HTTP listening on %s:%u", cfg->http_bind, cfg->http_port);
+	return 0;
+}
+
+int loop_new(struct loop **out, const struct loop_cfg *cfg, struct err_info *e)
+{
+	struct lws_context_creation_info info;
+	struct loop *l = calloc(1, sizeof(*l));
+	int rc;
+
+	if (!l)
+		return err_set(e, -ENOMEM, "out of memory");
+	l->sigfd = -1;
+	lws_set_log_level(LLL_ERR | LLL_WARN, loop_lws_log);
+	memset(&info, 0, sizeof(info));
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.user = l;
+	info.timeout_secs = 30;
+	info.pt_serv_buf_size = LOOP_CHUNK;
+	info.max_http_header_data = OTAGW_HEADER_MAX;
+	info.max_http_header_pool = 64;
+	l->ctx = lws_create_context(&info);
+	if (!l->ctx) {
+		free(l);
+		return err_set(e, -EIO, "cannot create the libwebsockets context");
+	}
+	rc = loop_vhosts(l, cfg, e);
+	if (!rc)
+		rc = loop_signals(l, e);
+	if (rc) {
+		loop_free(l);
+		return rc;
+	}
+	*out = l;
+	return 0;
+}
+
+void loop_free(struct loop *l)
+{
+	if (!l)
+		return;
+	lws_context_destroy(l->ctx);
+	if (l->sigfd >= 0)
+		close(l->sigfd);
+	free(l);
+}
+
+int loop_route(struct loop *l, const char *prefix, http_handler fn, void *ctx, size_t max_body)
+{
+	struct loop_route_ent *r;
+
+	if (l->nroutes >= LOOP_ROUTES_MAX)
+		return -ENOSPC;
+	r = &l->routes[l->nroutes];
+	if (util_strlcpy(r->prefix, prefix, sizeof(r->prefix)))
+		return -ENAMETOOLONG;
+	r->fn = fn;
+	r->ctx = ctx;
+	r->max_body = max_body;
+	l->nroutes++;
+	return 0;
+}
+
+int loop_run(struct loop *l)
+{
+	while (!l->stop)
+		if (lws_service(l->ctx, 0) < 0)
+			return -EIO;
+	return 0;
+}
+
+void loop_stop(struct loop *l)
+{
+	l->stop = true;
+	lws_cancel_service(l->ctx);
+}
+
+struct lws_context *loop_context(struct loop *l)
+{
+	return l->ctx;
+}
+
+static void loop_timer_fire(lws_sorted_usec_list_t *sul)
+{
+	struct loop_timer *t = lws_container_of(sul, struct loop_timer, sul);
+
+	lws_sul_schedule(t->ctx, 0, &t->sul, loop_timer_fire, (lws_usec_t)t->period_ms * 1000);
+	t->fn(t->arg);
+}
+
+void loop_timer_start(struct loop *l, struct loop_timer *t, unsigned period_ms,
+		      void (*fn)(void *arg), void *arg)
+{
+	memset(&t->sul, 0, sizeof(t->sul));
+	t->ctx = l->ctx;
+	t->period_ms = period_ms;
+	t->fn = fn;
+	t->arg = arg;
+	lws_sul_schedule(t->ctx, 0, &t->sul, loop_timer_fire, (lws_usec_t)period_ms * 1000);
+}
+
+void loop_timer_stop(struct loop_timer *t)
+{
+	if (t->ctx)
+		lws_sul_cancel(&t->sul);
+}

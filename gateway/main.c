@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: MIT */
+/* main.c - otagw entry point: arguments, configuration, the data directory
+ * lock, one struct gw with every module wired to its neighbours, the loop.
+ * Must not: hold state outside struct gw. */
+#define LOG_MOD "main"
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "config.h"
+#include "core.h"
+#include "devices.h"
+#include "log.h"
+#include "loop.h"
+#include "otagw_limits.h"
+#include "session.h"
+#include "store.h"
+#include "util.h"
+
+struct gw {
+	struct config cfg;
+	int lock_fd;
+	struct store *st;
+	struct session_reg *sessions;
+	struct core core;
+	struct api api;
+	struct loop *loop;
+	struct loop_timer tick;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: otagw [-c FILE] [-d DATA_DIR] [-v] [--version] [--help] [--print-config]\n"
+		   "  -c, --config FILE   INI configuration (default: built-in defaults)\n"
+		   "  -d, --data-dir DIR  state directory (overrides [gateway] data_dir)\n"
+		   "  -v, --verbose       debug logging (overrides [gateway] log_level)\n"
+		   "      --print-config  print every key at its default and exit\n"
+		   "      --version       print the version and exit\n");
+}
+
+/* Parses argv into cfg. Returns 0 to run, 1 to exit 0, -1 to exit 2. */
+static int gw_args(struct gw *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' }, { "data-dir", required_argument, NULL, 'd' },
+		{ "verbose", no_argument, NULL, 'v' },      { "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },         { "print-config", no_argument, NULL, 'P' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *conf = NULL, *data = NULL;
+	struct err_info e = { 0 };
+	bool verbose = false;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:d:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': conf = optarg; break;
+		case 'd': data = optarg; break;
+		case 'v': verbose = true; break;
+		case 'V': printf("otagw %s\n", OTAGW_VERSION); return 1;
+		case 'h': usage(stdout); return 1;
+		case 'P': config_print_defaults(stdout); return 1;
+		default: usage(stderr); return -1;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return -1;
+	}
+	config_defaults(&g->cfg);
+	if (conf && config_load(&g->cfg, conf, &e)) {
+		fprintf(stderr, "otagw: %s\n", err_text(&e));
+		return -1;
+	}
+	if (data && util_strlcpy(g->cfg.gateway.data_dir, data, sizeof(g->cfg.gateway.data_dir))) {
+		fprintf(stderr, "otagw: data directory path too long\n");
+		return -1;
+	}
+	if (verbose)
+		g->cfg.gateway.log_level = LOG_LVL_DEBUG;
+	if (config_validate(&g->cfg, &e)) {
+		fprintf(stderr, "otagw: %s%s%s\n", conf ? conf : "", conf ? ": " : "", err_text(&e));
+		return -1;
+	}
+	return 0;
+}
+
+/* Creates the data directory and takes its lock (flock, released by the
+ * kernel when we die, so a crash never leaves a stale lock). */
+static int gw_lock(struct gw *g)
+{
+	char path[PATH_MAX + 16], pid[32];
+	int n;
+
+	if (mkdir(g->cfg.gateway.data_dir, 0750) && errno != EEXIST) {
+		LOGE("cannot create %s: %s", g->cfg.gateway.data_dir, strerror(errno));
+		return -errno;
+	}
+	snprintf(path, sizeof(path), "%s/otagw.lock", g->cfg.gateway.data_dir);
+	g->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (g->lock_fd < 0) {
+		LOGE("cannot open %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (flock(g->lock_fd, LOCK_EX | LOCK_NB)) {
+		LOGE("another otagw is running on %s (lock %s is held)", g->cfg.gateway.data_dir, path);
+		return -EBUSY;
+	}
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(g->lock_fd, 0) || write(g->lock_fd, pid, (size_t)n) != n)
+		LOGW("cannot write the pid to %s", path);
+	return 0;
+}
+
+static void gw_tick(void *arg)
+{
+	struct gw *g = arg;
+	int n = 0;
+
+	if (core_tick(&g->core, util_now_ms(), &n))
+		LOGW("record timeout check failed");
+}
+
+static int gw_open(struct gw *g)
+{
+	struct loop_cfg lc = { .http_bind = g->cfg.http.bind, .http_port = g->cfg.http.port };
+	char db[PATH_MAX + 16];
+	struct err_info e = { 0 };
+
+	snprintf(db, sizeof(db), "%s/otagw.db", g->cfg.gateway.data_dir);
+	if (store_open(&g->st, db, &e)) {
+		LOGE("%s", err_text(&e));
+		return -1;
+	}
+	if (devices_all_offline(g->st) || session_reg_new(&g->sessions)) {
+		LOGE("cannot initialise the device registry");
+		return -1;
+	}
+	core_init(&g->core, g->st, g->sessions);
+	api_init(&g->api, &g->core, g->st, g->cfg.http.api_token);
+	if (loop_new(&g->loop, &lc, &e)) {
+		LOGE("%s", err_text(&e));
+		return -1;
+	}
+	if (loop_route(g->loop, "/api", api_handle, &g->api, OTAGW_BODY_MAX)) {
+		LOGE("cannot register the API route");
+		return -1;
+	}
+	loop_timer_start(g->loop, &g->tick, g->cfg.gateway.timeout_check * 1000, gw_tick, g);
+	return 0;
+}
+
+static void gw_close(struct gw *g)
+{
+	loop_timer_stop(&g->tick);
+	loop_free(g->loop);          /* closes every connection first */
+	session_reg_free(g->sessions);
+	store_close(g->st);
+	if (g->lock_fd >= 0)
+		close(g->lock_fd);
+}
+
+int main(int argc, char **argv)
+{
+	struct gw g;
+	int rc;
+
+	memset(&g, 0, sizeof(g));
+	g.lock_fd = -1;
+	rc = gw_args(&g, argc, argv);
+	if (rc)
+		return rc > 0 ? 0 : 2;
+	signal(SIGPIPE, SIG_IGN);
+	gw_log_setup(g.cfg.gateway.log_level, g.cfg.gateway.syslog, "otagw");
+	LOGI("otagw %s starting, data in %s", OTAGW_VERSION, g.cfg.gateway.data_dir);
+	rc = gw_lock(&g);
+	if (!rc)
+		rc = gw_open(&g);
+	if (!rc)
+		rc = loop_run(g.loop);
+	gw_close(&g);
+	LOGI("stopped");
+	return rc ? 1 : 0;
+}

@@ -1,0 +1,344 @@
+/* SPDX-License-Identifier: MIT */
+/* store.c - SQLite open, pragmas, migrations, statement cache, savepoints.
+ * Migrations are an ordered table of SQL scripts; migrations[i] takes a file
+ * from user_version i to i + 1, inside one transaction with the version bump,
+ * so a power cut leaves the file at i or at i + 1, never between. */
+#define LOG_MOD "store"
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+#define STORE_STMT_CACHE 128
+
+struct store_stmt_slot {
+	const char *sql;      /* literal; key by address */
+	sqlite3_stmt *stmt;
+};
+
+struct store {
+	sqlite3 *db;
+	int version;
+	int depth;            /* open transactions (savepoint nesting) */
+	struct store_stmt_slot cache[STORE_STMT_CACHE];
+};
+
+/* v1: catalogue, devices, tasks, records and their history. */
+static const char store_v1[] =
+	"CREATE TABLE firmware ("
+	" id TEXT PRIMARY KEY, product_id TEXT NOT NULL, name TEXT NOT NULL,"
+	" version TEXT NOT NULL, version_order INTEGER NOT NULL DEFAULT 0,"
+	" url TEXT NOT NULL DEFAULT '', size INTEGER NOT NULL DEFAULT 0,"
+	" sign TEXT NOT NULL DEFAULT '', sign_method TEXT NOT NULL DEFAULT '',"
+	" properties TEXT NOT NULL DEFAULT '{}', description TEXT NOT NULL DEFAULT '',"
+	" create_time INTEGER NOT NULL, update_time INTEGER NOT NULL,"
+	" UNIQUE (product_id, version));"
+	"CREATE TABLE device ("
+	" id TEXT PRIMARY KEY, product_id TEXT NOT NULL, name TEXT NOT NULL DEFAULT '',"
+	" firmware_version TEXT NOT NULL DEFAULT '', properties TEXT NOT NULL DEFAULT '{}',"
+	" transport TEXT NOT NULL DEFAULT '', online INTEGER NOT NULL DEFAULT 0,"
+	" last_seen INTEGER NOT NULL DEFAULT 0, create_time INTEGER NOT NULL);"
+	"CREATE INDEX device_product ON device (product_id);"
+	"CREATE TABLE task ("
+	" id TEXT PRIMARY KEY, firmware_id TEXT NOT NULL REFERENCES firmware (id),"
+	" product_id TEXT NOT NULL, name TEXT NOT NULL,"
+	" mode TEXT NOT NULL CHECK (mode IN ('push', 'pull')),"
+	" timeout_seconds INTEGER NOT NULL DEFAULT 0, description TEXT NOT NULL DEFAULT '',"
+	" create_time INTEGER NOT NULL);"
+	"CREATE INDEX task_firmware ON task (firmware_id);"
+	"CREATE TABLE record ("
+	" id TEXT PRIMARY KEY, task_id TEXT NOT NULL REFERENCES task (id) ON DELETE CASCADE,"
+	" device_id TEXT NOT NULL, firmware_id TEXT NOT NULL, version TEXT NOT NULL,"
+	" version_order INTEGER NOT NULL DEFAULT 0, timeout_seconds INTEGER NOT NULL DEFAULT 0,"
+	" state TEXT NOT NULL CHECK (state IN"
+	"  ('waiting', 'processing', 'success', 'failed', 'canceled')),"
+	" progress INTEGER NOT NULL DEFAULT 0 CHECK (progress BETWEEN 0 AND 100),"
+	" error_reason TEXT NOT NULL DEFAULT '', create_time INTEGER NOT NULL,"
+	" upgrade_time INTEGER NOT NULL DEFAULT 0, complete_time INTEGER NOT NULL DEFAULT 0,"
+	" update_time INTEGER NOT NULL, UNIQUE (task_id, device_id));"
+	"CREATE INDEX record_device ON record (device_id, state);"
+	"CREATE INDEX record_task ON record (task_id, state);"
+	"CREATE INDEX record_state ON record (state, update_time);"
+	"CREATE TABLE record_history ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT, record_id TEXT NOT NULL,"
+	" task_id TEXT NOT NULL, device_id TEXT NOT NULL, from_state TEXT NOT NULL,"
+	" to_state TEXT NOT NULL, progress INTEGER NOT NULL DEFAULT 0,"
+	" reason TEXT NOT NULL DEFAULT '', time INTEGER NOT NULL);"
+	"CREATE INDEX history_record ON record_history (record_id, id);"
+	"CREATE INDEX history_device ON record_history (device_id, id);";
+
+/* v2: tasks get a lifecycle state (a cancelled task can no longer be
+ * published); tasks that already have records were published. And a
+ * key/value settings table (gateway instance id, later the cloud cursor). */
+static const char store_v2[] =
+	"ALTER TABLE task ADD COLUMN state TEXT NOT NULL DEFAULT 'created'"
+	" CHECK (state IN ('created', 'published', 'canceled'));"
+	"UPDATE task SET state = 'published'"
+	" WHERE EXISTS (SELECT 1 FROM record r WHERE r.task_id = task.id);"
+	"CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"INSERT INTO settings (key, value) VALUES ('instance_id', lower(hex(randomblob(16))));";
+
+static const char *const store_migrations[STORE_SCHEMA_VERSION] = { store_v1, store_v2 };
+
+static int store_exec(struct store *st, const char *sql)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
+
+	if (rc != SQLITE_OK) {
+		LOGE("%s", msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return store_errno(rc);
+	}
+	return 0;
+}
+
+int store_errno(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return 0;
+	case SQLITE_CONSTRAINT:
+		return -EEXIST;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+		return -EACCES;
+	default:
+		return -EIO;
+	}
+}
+
+static int store_read_version(struct store *st)
+{
+	sqlite3_stmt *s;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return v < 0 ? -EIO : v;
+}
+
+static int store_migrate(struct store *st, int target, struct err_info *e)
+{
+	int v = store_read_version(st);
+
+	if (v < 0)
+		return err_set(e, v, "cannot read schema version: %s", sqlite3_errmsg(st->db));
+	if (v > STORE_SCHEMA_VERSION)
+		return err_set(e, -OTAGW_ESCHEMA, "schema version %d is newer than %d", v,
+			       STORE_SCHEMA_VERSION);
+	for (; v < target; v++) {
+		char bump[64];
+		int rc;
+
+		snprintf(bump, sizeof(bump), "PRAGMA user_version = %d;", v + 1);
+		rc = store_exec(st, "BEGIN IMMEDIATE");
+		if (!rc)
+			rc = store_exec(st, store_migrations[v]);
+		if (!rc)
+			rc = store_exec(st, bump);
+		if (!rc)
+			rc = store_exec(st, "COMMIT");
+		if (rc) {
+			store_exec(st, "ROLLBACK");
+			return err_set(e, rc, "migration to schema %d failed", v + 1);
+		}
+		LOGI("schema migrated to version %d", v + 1);
+	}
+	st->version = v;
+	return 0;
+}
+
+static int store_pragmas(struct store *st, struct err_info *e)
+{
+	static const char pragmas[] =
+		"PRAGMA journal_mode = WAL;"
+		"PRAGMA synchronous = FULL;"
+		"PRAGMA foreign_keys = ON;"
+		"PRAGMA secure_delete = OFF;";
+	int rc;
+
+	sqlite3_busy_timeout(st->db, 200);
+	rc = store_exec(st, pragmas);
+	if (rc)
+		return err_set(e, rc, "cannot set up database: %s", sqlite3_errmsg(st->db));
+	return 0;
+}
+
+int store_open_version(struct store **out, const char *path, int version, struct err_info *e)
+{
+	struct store *st;
+	int rc;
+
+	if (version < 0 || version > STORE_SCHEMA_VERSION)
+		return err_set(e, -EINVAL, "no schema version %d", version);
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return err_set(e, -ENOMEM, "out of memory");
+	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			     SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		err_set(e, store_errno(rc), "cannot open %s: %s", path,
+			st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+		rc = e ? e->code : -EIO;
+		goto fail;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	rc = store_pragmas(st, e);
+	if (!rc)
+		rc = store_migrate(st, version, e);
+	if (rc)
+		goto fail;
+	*out = st;
+	return 0;
+fail:
+	sqlite3_close(st->db);
+	free(st);
+	return rc;
+}
+
+int store_open(struct store **out, const char *path, struct err_info *e)
+{
+	return store_open_version(out, path, STORE_SCHEMA_VERSION, e);
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	for (size_t i = 0; i < STORE_STMT_CACHE; i++)
+		sqlite3_finalize(st->cache[i].stmt);
+	while (st->depth > 0)
+		store_rollback(st);
+	sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	sqlite3_close(st->db);
+	free(st);
+}
+
+int store_version(struct store *st)
+{
+	return st->version;
+}
+
+sqlite3 *store_db(struct store *st)
+{
+	return st->db;
+}
+
+sqlite3_stmt *store_stmt(struct store *st, const char *sql)
+{
+	size_t h = ((uintptr_t)sql >> 3) % STORE_STMT_CACHE;
+
+	for (size_t i = 0; i < STORE_STMT_CACHE; i++) {
+		struct store_stmt_slot *slot = &st->cache[(h + i) % STORE_STMT_CACHE];
+
+		if (slot->sql == sql) {
+			sqlite3_reset(slot->stmt);
+			sqlite3_clear_bindings(slot->stmt);
+			return slot->stmt;
+		}
+		if (!slot->sql) {
+			if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+					       &slot->stmt, NULL) != SQLITE_OK) {
+				LOGE("prepare failed: %s", sqlite3_errmsg(st->db));
+				slot->stmt = NULL;
+				return NULL;
+			}
+			slot->sql = sql;
+			return slot->stmt;
+		}
+	}
+	LOGE("statement cache full");
+	return NULL;
+}
+
+void store_done(sqlite3_stmt *stmt)
+{
+	if (stmt)
+		sqlite3_reset(stmt);
+}
+
+int store_begin(struct store *st)
+{
+	int rc = store_exec(st, st->depth ? "SAVEPOINT tx" : "BEGIN IMMEDIATE");
+
+	if (!rc)
+		st->depth++;
+	return rc;
+}
+
+int store_commit(struct store *st)
+{
+	int rc;
+
+	if (st->depth <= 0)
+		return -EINVAL;
+	rc = store_exec(st, st->depth > 1 ? "RELEASE tx" : "COMMIT");
+	if (rc) {
+		store_rollback(st);
+		return rc;
+	}
+	st->depth--;
+	return 0;
+}
+
+void store_rollback(struct store *st)
+{
+	if (st->depth <= 0)
+		return;
+	if (st->depth > 1)
+		store_exec(st, "ROLLBACK TO tx; RELEASE tx");
+	else
+		store_exec(st, "ROLLBACK");
+	st->depth--;
+}
+
+int store_bind_str(sqlite3_stmt *stmt, int idx, const char *s)
+{
+	if (!s)
+		return sqlite3_bind_null(stmt, idx);
+	return sqlite3_bind_text(stmt, idx, s, -1, SQLITE_STATIC);
+}
+
+void store_col_str(sqlite3_stmt *stmt, int col, char *dst, size_t cap)
+{
+	const unsigned char *t = sqlite3_column_text(stmt, col);
+
+	util_strlcpy(dst, t ? (const char *)t : "", cap);
+}
+
+char *store_col_dup(sqlite3_stmt *stmt, int col)
+{
+	const unsigned char *t = sqlite3_column_text(stmt, col);
+
+	return strdup(t ? (const char *)t : "");
+}
+
+int store_check(struct store *st)
+{
+	sqlite3_stmt *s;
+	int ok = 0;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA quick_check", -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		ok = !strcmp((const char *)sqlite3_column_text(s, 0), "ok");
+	sqlite3_finalize(s);
+	return ok ? 0 : -EIO;
+}

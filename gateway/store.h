@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/* store.h - the one SQLite database of a gateway: open in WAL mode with
+ * synchronous=FULL, forward migrations by PRAGMA user_version, a cache of
+ * prepared statements, and nestable transactions (savepoints).
+ * Every SQL text handed to store_stmt() must be a string literal (the cache is
+ * keyed by its address) with bound parameters: no SQL is ever built from input.
+ * Must not: know what the tables mean (modules own their rows), open sockets. */
+#ifndef OTAGW_STORE_H
+#define OTAGW_STORE_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define STORE_SCHEMA_VERSION 2
+
+struct store;
+
+/* Opens or creates path and migrates it to STORE_SCHEMA_VERSION. A file with
+ * a newer user_version is refused (-OTAGW_ESCHEMA). On 0, *out is the
+ * caller's; store_close() frees it. */
+int store_open(struct store **out, const char *path, struct err_info *e) OTAGW_MUST_CHECK;
+/* As store_open() but migrates only up to version (tests of migrations). */
+int store_open_version(struct store **out, const char *path, int version,
+		       struct err_info *e) OTAGW_MUST_CHECK;
+/* Finalises statements, checkpoints and closes. NULL: no-op. */
+void store_close(struct store *st);
+
+int store_version(struct store *st);
+/* The connection, borrowed for as long as st is open. */
+sqlite3 *store_db(struct store *st);
+
+/* A prepared statement for sql (a literal), reset and with bindings cleared.
+ * Borrowed: the caller must call store_done() on it before returning, and
+ * must not hold two uses of the same sql at once. NULL on error (logged). */
+sqlite3_stmt *store_stmt(struct store *st, const char *sql);
+void store_done(sqlite3_stmt *stmt);
+
+/* Nestable transactions: the outermost begin takes the write lock
+ * (BEGIN IMMEDIATE), inner ones are savepoints. 0 or -EIO/-EBUSY. */
+int store_begin(struct store *st) OTAGW_MUST_CHECK;
+int store_commit(struct store *st) OTAGW_MUST_CHECK;
+void store_rollback(struct store *st);
+
+/* Maps a SQLite result code to our error space (-EEXIST for a constraint,
+ * -EBUSY, -ENOSPC, -EIO ...). */
+int store_errno(int sqlite_rc);
+
+/* Binds s as text, or NULL when s is NULL. Returns the sqlite rc. */
+int store_bind_str(sqlite3_stmt *stmt, int idx, const char *s);
+/* Copies column col into dst[cap] ("" for NULL), truncating. */
+void store_col_str(sqlite3_stmt *stmt, int col, char *dst, size_t cap);
+/* A malloc'ed copy of column col ("" for NULL); NULL only on ENOMEM. */
+char *store_col_dup(sqlite3_stmt *stmt, int col);
+
+/* PRAGMA quick_check: 0 when the file is sound, -EIO otherwise. */
+int store_check(struct store *st);
+
+#endif

@@ -1,0 +1,72 @@
+#!/bin/bash
+# tests/run.sh BUILD [SAN_BUILD] - runs every test binary of each build (cmocka,
+# TAP output), then the integration suite against the real daemons, and ends
+# with exactly one line "N passed, N failed". Exit status 1 on any failure.
+set -u
+cd "$(dirname "$0")/.."
+pass=0
+fail=0
+failed_names=()
+
+# One cmocka program: count "ok"/"not ok" lines; a crash or a short plan
+# counts the missing tests as failed.
+run_cmocka() {
+	local bin=$1 label=$2 out rc plan ok nok
+	out=$(CMOCKA_MESSAGE_OUTPUT=TAP timeout 300 "$bin" 2>&1)
+	rc=$?
+	plan=$(grep -m1 -oE '^1\.\.[0-9]+' <<<"$out" | cut -d. -f3)
+	ok=$(grep -cE '^ok ' <<<"$out")
+	nok=$(grep -cE '^not ok ' <<<"$out")
+	[ -n "$plan" ] && [ $((ok + nok)) -lt "$plan" ] && nok=$((plan - ok))
+	[ "$rc" -ne 0 ] && [ "$nok" -eq 0 ] && nok=1
+	pass=$((pass + ok))
+	fail=$((fail + nok))
+	if [ "$nok" -ne 0 ]; then
+		failed_names+=("$label")
+		echo "$out" | grep -vE '^ok ' | tail -40
+	fi
+	printf '%-40s %3d passed, %d failed\n' "$label" "$ok" "$nok"
+}
+
+# The pytest suite against one daemon binary; counts from its JUnit XML.
+run_pytest() {
+	local bin=$1 label=$2 xml counts
+	xml=$(mktemp)
+	OTAGW_BIN="$bin" timeout 900 /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+		--junitxml="$xml" tests/it >"$xml.log" 2>&1
+	counts=$(/usr/bin/python3 - "$xml" <<'PY'
+import sys, xml.etree.ElementTree as ET
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except Exception:
+    print("0 1"); sys.exit()
+suites = [root] if root.tag == "testsuite" else list(root)
+t = sum(int(s.get("tests", 0)) for s in suites)
+bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+skip = sum(int(s.get("skipped", 0)) for s in suites)
+print(t - bad - skip, bad + (1 if t == 0 else 0))
+PY
+)
+	read -r ok nok <<<"$counts"
+	pass=$((pass + ok))
+	fail=$((fail + nok))
+	if [ "$nok" -ne 0 ]; then
+		failed_names+=("$label")
+		tail -60 "$xml.log"
+	fi
+	printf '%-40s %3d passed, %d failed\n' "$label" "$ok" "$nok"
+	rm -f "$xml" "$xml.log"
+}
+
+for b in "$@"; do
+	for t in "$b"/tests/test_*; do
+		[ -x "$t" ] && run_cmocka "$t" "unit${b#build}/$(basename "$t")"
+	done
+done
+for b in "$@"; do
+	run_pytest "$PWD/$b/otagw" "integration${b#build} (pytest, $b/otagw)"
+done
+
+[ ${#failed_names[@]} -ne 0 ] && printf 'failed: %s\n' "${failed_names[@]}"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
