@@ -15,6 +15,7 @@
 
 #include "catalogue.h"
 #include "devices.h"
+#include "json_in.h"
 #include "log.h"
 #include "records.h"
 #include "tasks.h"
@@ -117,6 +118,7 @@ static int api_fail(struct api_call *c, int rc, const struct err_info *e)
  * non-zero. */
 static int api_body(struct api_call *c, cJSON **out)
 {
+	struct err_info e = { 0 };
 	const char *end = NULL;
 	const char *buf = (const char *)c->req->body;
 	size_t len = c->req->body_len;
@@ -125,6 +127,8 @@ static int api_body(struct api_call *c, cJSON **out)
 	*out = NULL;
 	if (!buf || !len)
 		return api_error(c, 400, "request body required: a JSON object") ?: 1;
+	if (json_in_strict(c->req->body, len, &e))
+		return api_error(c, 400, "malformed JSON body: %s", e.text) ?: 1;
 	j = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
 	while (j && end && end < buf + len && isspace((unsigned char)*end))
 		end++;
@@ -225,7 +229,6 @@ static int api_firmware_create(struct api_call *c)
 	cJSON_Delete(body);
 	if (rc)
 		return api_fail(c, rc, &e);
-	LOGI("firmware %s created (%s %s)", fw.id, fw.product_id, fw.version);
 	return api_firmware_reply(c, 201, &fw);
 }
 

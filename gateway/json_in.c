@@ -58,15 +58,18 @@ int json_in_check_keys(const cJSON *obj, const char *const *allowed, size_t n,
 	return 0;
 }
 
-/* 0 with *it set when key is present and not null; 1 when not given and
- * optional; -EINVAL otherwise. */
+/* 0 with *it set when key is present; 1 when not given and optional;
+ * -EINVAL when required and absent, or null (a typed field never takes null:
+ * omit it instead). */
 static int json_in_find(const cJSON *obj, const char *key, bool required, const cJSON **it,
 			struct err_info *e)
 {
 	if (!cJSON_IsObject(obj))
 		return err_set(e, -EINVAL, "expected a JSON object");
 	*it = cJSON_GetObjectItemCaseSensitive(obj, key);
-	if (*it && !cJSON_IsNull(*it))
+	if (*it && cJSON_IsNull(*it))
+		return err_set(e, -EINVAL, "field '%s': null is not allowed (omit the field)", key);
+	if (*it)
 		return 0;
 	if (required)
 		return err_set(e, -EINVAL, "field '%s' is required", key);
@@ -202,4 +205,74 @@ cJSON *json_out_object_text(const char *text)
 		return o;
 	cJSON_Delete(o);
 	return cJSON_CreateObject();
+}
+
+/* Length of the UTF-8 sequence at p (RFC 3629: no overlongs, no
+ * surrogates, at most U+10FFFF), or 0 when invalid. */
+static size_t json_in_utf8_len(const uint8_t *p, size_t left)
+{
+	uint32_t cp;
+	size_t n;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	if (left < n)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/* True when buf[i] begins a JSON number (optionally after its '-'): the
+ * previous byte is a structural character or space, so 1e05 and 10 are not
+ * mistaken for a leading zero. */
+static bool json_in_number_start(const uint8_t *buf, size_t i)
+{
+	if (i && buf[i - 1] == '-')
+		i--;
+	return !i || strchr(" \t\r\n:[,", buf[i - 1]) != NULL;
+}
+
+int json_in_strict(const uint8_t *buf, size_t len, struct err_info *e)
+{
+	bool in_str = false;
+
+	for (size_t i = 0; i < len;) {
+		size_t n = json_in_utf8_len(buf + i, len - i);
+		uint8_t c = buf[i];
+
+		if (!n)
+			return err_set(e, -EINVAL, "invalid UTF-8 at byte %zu", i);
+		if (in_str && c < 0x20)
+			return err_set(e, -EINVAL, "control character in a string at byte %zu", i);
+		if (!in_str && c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r')
+			return err_set(e, -EINVAL, "control character at byte %zu", i);
+		if (in_str && c == '\\') {
+			if (i + 6 <= len && !memcmp(buf + i + 1, "u0000", 5))
+				return err_set(e, -EINVAL, "NUL character (\\u0000) in a string");
+			i += 2;
+			continue;
+		}
+		if (c == '"')
+			in_str = !in_str;
+		if (!in_str && c == '0' && i + 1 < len && buf[i + 1] >= '0' && buf[i + 1] <= '9' &&
+		    json_in_number_start(buf, i))
+			return err_set(e, -EINVAL, "number with a leading zero at byte %zu", i);
+		i += n;
+	}
+	return 0;
 }

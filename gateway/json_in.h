@@ -3,7 +3,7 @@
  * bundle manifests, cloud messages) shared by catalogue, devices and tasks.
  * Every failure is -EINVAL with a detail in e that names the field, e.g.
  * "field 'version': expected a string". Keys are matched case-sensitively.
- * Absent and JSON null mean the same thing: "not given".
+ * A typed field given as JSON null is refused (omit it instead).
  * Ownership: obj is borrowed for the call; *out strings are malloc'ed and the
  * caller frees them with free(); fixed dst buffers are written only on 0.
  * Must not: touch the store, log (callers report e once), keep state. */
@@ -55,5 +55,11 @@ int json_in_id(const cJSON *obj, const char *key, bool required, char dst[OTAGW_
 /* Parses stored JSON object text (NULL, invalid or not an object: {}).
  * A new cJSON object the caller deletes; NULL only on ENOMEM. */
 cJSON *json_out_object_text(const char *text);
+
+/* What cJSON lets through but JSON (RFC 8259) does not, checked on the raw
+ * bytes before parsing: invalid UTF-8 (overlongs, surrogates), raw control
+ * characters, \\u0000 inside strings (they would truncate C strings), numbers
+ * with leading zeros. 0 or -EINVAL with the byte offset in e. */
+int json_in_strict(const uint8_t *buf, size_t len, struct err_info *e) OTAGW_MUST_CHECK;
 
 #endif

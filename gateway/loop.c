@@ -273,8 +273,7 @@ static int http_conn_start(struct lws *wsi, struct loop *l, struct http_conn *hc
 	} else if (body_len > hc->route->max_body) {
 		http_conn_error(hc, 413, "request body too large");
 		hc->close_after = true;
-	} else if (hc->req.method == HTTP_POST || hc->req.method == HTTP_PUT ||
-		   hc->req.method == HTTP_PATCH) {
+	} else if (body_len > 0 || lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
 		hc->state = HC_BODY;   /* wait for HTTP_BODY_COMPLETION */
 		return 0;
 	} else {

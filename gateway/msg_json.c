@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_in.h"
 #include "util.h"
 
 /* 2^53: the largest integer a JSON number (an IEEE double) holds exactly. */
@@ -150,6 +151,7 @@ static int msg_json_obj_text(const cJSON *it, const char *name, char **slot, str
 /* Parses buf[len] into a JSON object *root, rejecting trailing bytes. */
 static int msg_json_parse(const uint8_t *buf, size_t len, cJSON **root, struct err_info *e)
 {
+	struct err_info strict = { 0 };
 	const char *end = NULL;
 	char *tmp;
 
@@ -160,6 +162,8 @@ static int msg_json_parse(const uint8_t *buf, size_t len, cJSON **root, struct e
 	/* A NUL would end cJSON's view of the text early and hide what follows. */
 	if (memchr(buf, '\0', len))
 		return err_set(e, -EBADMSG, "NUL byte in message");
+	if (json_in_strict(buf, len, &strict))
+		return err_set(e, -EBADMSG, "malformed JSON: %s", strict.text);
 	tmp = malloc(len + 1);
 	if (!tmp)
 		return err_set(e, -ENOMEM, "out of memory");

@@ -177,7 +177,9 @@ static void test_create_defaults(void **state)
 
 	assert_int_equal(create(f, "{\"productId\":\"P1\",\"name\":\"n\",\"version\":\"v\","
 			 "\"url\":\"/files/x.bin\",\"sign\":\"\",\"signMethod\":\"MD5\","
-			 "\"description\":null}", &fw, NULL), 0);
+			 "\"description\":null}", &fw, NULL), -EINVAL);
+	assert_int_equal(create(f, "{\"productId\":\"P1\",\"name\":\"n\",\"version\":\"v\","
+			 "\"url\":\"/files/x.bin\",\"sign\":\"\",\"signMethod\":\"MD5\"}", &fw, NULL), 0);
 	assert_int_equal(strlen(fw.id), 32);
 	assert_true(util_id_valid(fw.id));
 	assert_int_equal(fw.version_order, 0);
@@ -423,7 +425,7 @@ static void test_update_refused(void **state)
 		{ "{\"updateTime\":1}", -EINVAL, "'updateTime'" },
 		{ "{\"name\":\"\"}", -EINVAL, "'name'" },
 		{ "{\"version\":\"\"}", -EINVAL, "'version'" },
-		{ "{\"version\":null}", 0, NULL },
+		{ "{\"version\":null}", -EINVAL, "null is not allowed" },
 		{ "{\"size\":-5}", -EINVAL, "'size'" },
 		{ "{\"url\":\"gopher://x\"}", -EINVAL, "'url'" },
 		{ "{\"bogus\":true}", -EINVAL, "'bogus'" },

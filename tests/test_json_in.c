@@ -65,7 +65,8 @@ static void test_str(void **state)
 	assert_string_equal(e.text, "field 's': too long (max 2)");
 	util_strlcpy(buf, "zz", sizeof(buf));
 	assert_int_equal(json_in_str(o, "x", false, buf, sizeof(buf), &e), 1);
-	assert_int_equal(json_in_str(o, "n", false, buf, sizeof(buf), &e), 1);
+	assert_int_equal(json_in_str(o, "n", false, buf, sizeof(buf), &e), -EINVAL);
+	assert_string_equal(e.text, "field 'n': null is not allowed (omit the field)");
 	assert_string_equal(buf, "zz");
 	assert_int_equal(json_in_str(o, "x", true, buf, sizeof(buf), &e), -EINVAL);
 	assert_string_equal(e.text, "field 'x' is required");
@@ -127,7 +128,7 @@ static void test_int(void **state)
 		{ "true", -EINVAL, 0 },
 		{ "[1]", -EINVAL, 0 },
 		{ "{}", -EINVAL, 0 },
-		{ "null", 1, 7 },
+		{ "null", -EINVAL, 0 },
 	};
 
 	for (size_t i = 0; i < OTAGW_ARRAY_SIZE(cases); i++) {
@@ -179,7 +180,7 @@ static void test_object_text(void **state)
 	assert_int_equal(json_in_object_text(o, "arr", 100, &out, &e), -EINVAL);
 	assert_string_equal(e.text, "field 'arr': expected an object");
 	assert_int_equal(json_in_object_text(o, "s", 100, &out, &e), -EINVAL);
-	assert_int_equal(json_in_object_text(o, "n", 100, &out, &e), 1);
+	assert_int_equal(json_in_object_text(o, "n", 100, &out, &e), -EINVAL);
 	assert_int_equal(json_in_object_text(o, "x", 100, &out, &e), 1);
 	assert_null(out);
 	cJSON_Delete(o);
@@ -236,11 +237,44 @@ static void test_out_object_text(void **state)
 	cJSON_Delete(o);
 }
 
+static void test_strict(void **state)
+{
+	static const struct { const char *in; size_t len; int rc; } cases[] = {
+		{ "{\"a\":\"x\"}", 0, 0 },
+		{ "{\"a\":[10, 0, -0, 0.5, 1e05, -1E-05, 100]}", 0, 0 },
+		{ "{\"a\":\"\\u00e9 \\\" \\\\ \xc3\xa9 \xe4\xb8\xad \xf0\x9f\x98\x80\"}", 0, 0 },
+		{ "{\"a\":01}", 0, -EINVAL },
+		{ "{\"a\":-01}", 0, -EINVAL },
+		{ "{\"a\":[1,02]}", 0, -EINVAL },
+		{ "{\"a\":\"x\x01\"}", 0, -EINVAL },
+		{ "{\"a\":\"x\ty\"}", 0, -EINVAL },
+		{ "{\"a\":\"x\\u0000y\"}", 0, -EINVAL },
+		{ "{\"a\":\"\xff\"}", 0, -EINVAL },
+		{ "{\"a\":\"\xc0\xaf\"}", 0, -EINVAL },          /* overlong '/' */
+		{ "{\"a\":\"\xed\xa0\x80\"}", 0, -EINVAL },      /* UTF-16 surrogate */
+		{ "{\"a\":\"\xf4\x90\x80\x80\"}", 0, -EINVAL },  /* above U+10FFFF */
+		{ "{\"a\":\"\xe4\xb8\"}", 0, -EINVAL },          /* truncated */
+		{ "{\"a\":1}\0", 8, -EINVAL },                   /* NUL after the object */
+	};
+
+	for (size_t i = 0; i < OTAGW_ARRAY_SIZE(cases); i++) {
+		size_t len = cases[i].len ? cases[i].len : strlen(cases[i].in);
+		uint8_t *buf = malloc(len);
+		struct err_info e = { 0 };
+
+		memcpy(buf, cases[i].in, len);
+		if (json_in_strict(buf, len, &e) != cases[i].rc)
+			fail_msg("case %zu: expected %d (%s)", i, cases[i].rc, e.text);
+		free(buf);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_check_keys),
 		cmocka_unit_test(test_str),
+		cmocka_unit_test(test_strict),
 		cmocka_unit_test(test_strdup),
 		cmocka_unit_test(test_int),
 		cmocka_unit_test(test_int_limits),

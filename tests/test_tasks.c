@@ -181,7 +181,10 @@ static void test_create(void **state)
 	task_clear(&t);
 
 	assert_int_equal(create(f->st, "fw2", "{\"id\":\"task-1\",\"name\":\"n\",\"mode\":\"pull\","
-				"\"timeoutSeconds\":null}", &t, &e), 0);
+				"\"timeoutSeconds\":null}", &t, &e), -EINVAL);
+	assert_non_null(strstr(e.text, "null is not allowed"));
+	assert_int_equal(create(f->st, "fw2", "{\"id\":\"task-1\",\"name\":\"n\",\"mode\":\"pull\"}",
+				&t, &e), 0);
 	assert_string_equal(t.id, "task-1");
 	assert_string_equal(t.product_id, "p2");
 	assert_int_equal(t.mode, TASK_PULL);

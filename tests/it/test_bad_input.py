@@ -307,3 +307,42 @@ def test_garbage_requests(gw, seeded, line):
     st, resp = gw.raw(line, timeout=3)
     assert st is None or not 200 <= st < 300 or line.startswith(b"GET /api/health"), resp[:300]
     intact(gw, seeded)
+
+
+# -- requests without a body ----------------------------------------------------
+
+BODILESS = [
+    # method, path, status when sent with no body at all
+    ("POST", "/api/tasks/{task}/cancel", 200),
+    ("POST", "/api/tasks/nope/cancel", 404),
+    ("POST", "/api/firmware", 400),
+    ("POST", "/api/devices", 400),
+    ("PUT", "/api/firmware/fw1", 400),
+    ("PUT", "/api/devices", 405),
+    ("PATCH", "/api/firmware/fw1", 405),
+    ("POST", "/api/tasks/{task}/publish", 400),
+]
+
+
+@pytest.mark.parametrize("how", ["curl", "no-length", "length-0"])
+@pytest.mark.parametrize("method,path,expect", BODILESS,
+                         ids=["%s %s" % (m, p) for m, p, _ in BODILESS])
+def test_bodiless_requests_answered(gw, seeded, how, method, path, expect):
+    """`curl -X POST URL` sends no body and no Content-Length: the daemon must
+    answer at once, not wait for a body that never comes."""
+    path = path.replace("{task}", gw.task_id)
+    if how == "curl":
+        st, out, err, rc = curl(["--max-time", "3", "-X", method, gw.url(path)])
+        assert rc == 0 and st == expect, "curl -X %s %s: rc %d status %s %r %s" % (
+            method, path, rc, st, out[:200], err)
+        assert json.loads(out).get("error") if expect >= 400 else json.loads(out)
+    else:
+        length = b"Content-Length: 0\r\n" if how == "length-0" else b""
+        req = (b"%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s\r\n"
+               % (method.encode(), path.encode(), length))
+        st, resp = gw.raw(req, timeout=3)
+        assert st == expect, "%s %s (%s): %r" % (method, path, how, resp[:300])
+    if expect == 200:
+        assert gw.ok("GET", "/api/tasks/" + gw.task_id)["state"] == "canceled"
+    else:
+        intact(gw, seeded)

@@ -145,6 +145,9 @@ BAD_CONFIGS = [
     ("[tcp]\nwhatever_key = 1\n", 2, ["whatever_key"]),
     ("[cloud]\nwhatever_key = 1\n", 2, ["whatever_key"]),
     ("[cache]\nwhatever_key = 1\n", 2, ["whatever_key"]),
+    ("[gateway]\n[serial]\n", 2, ["serial"]),
+    ("[http]\nport = 8080\n[http extra]\n", 3, ["http"]),
+    ("[http]\nport = 8080\napi_token = " + "t" * 5000 + "\n", 3, []),
 ]
 
 
