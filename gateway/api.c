@@ -596,14 +596,14 @@ static int api_task_records(struct api_call *c)
 static int api_health(struct api_call *c)
 {
 	cJSON *o = cJSON_CreateObject();
-	int db = store_check(c->a->st);
+	int db = store_ping(c->a->st);
 
 	if (!o)
 		return -ENOMEM;
 	cJSON_AddStringToObject(o, "status", db ? "degraded" : "ok");
 	cJSON_AddStringToObject(o, "version", OTAGW_VERSION);
 	cJSON_AddNumberToObject(o, "schemaVersion", store_version(c->a->st));
-	cJSON_AddStringToObject(o, "database", db ? "failed integrity check" : "ok");
+	cJSON_AddStringToObject(o, "database", db ? "unreadable" : "ok");
 	cJSON_AddNumberToObject(o, "uptimeSeconds",
 				(double)((util_mono_ms() - c->a->start_mono_ms) / 1000));
 	cJSON_AddNumberToObject(o, "sessions",

@@ -21,6 +21,7 @@
 #define LOOP_CHUNK 65536
 #define LOOP_PATH_MAX 2048
 #define LOOP_AUTH_MAX 1024
+#define LOOP_AH_MAX (2 * OTAGW_HEADER_MAX) /* lws' per-request header buffer */
 
 struct loop_route_ent {
 	char prefix[32];
@@ -219,6 +220,22 @@ static void http_conn_copy_hdr(struct lws *wsi, enum lws_token_indexes tok, char
 		*out = dst;
 }
 
+/* Bytes of the request's known headers. libwebsockets keeps no total and
+ * cannot list custom headers, so those count only toward its own buffer
+ * (LOOP_AH_MAX), past which it drops the connection unanswered. */
+static size_t http_conn_header_bytes(struct lws *wsi)
+{
+	size_t total = 0;
+
+	for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
+		int n = lws_hdr_total_length(wsi, (enum lws_token_indexes)t);
+
+		if (n > 0)
+			total += (size_t)n + 4;   /* ": " and CRLF, roughly */
+	}
+	return total;
+}
+
 static const struct loop_route_ent *loop_find_route(struct loop *l, const char *path)
 {
 	for (size_t i = 0; i < l->nroutes; i++) {
@@ -256,6 +273,12 @@ static int http_conn_start(struct lws *wsi, struct loop *l, struct http_conn *hc
 	}
 	memcpy(hc->path, uri, len);
 	hc->req.path = hc->path;
+	if (http_conn_header_bytes(wsi) > OTAGW_HEADER_MAX) {
+		http_conn_error(hc, 431, "request headers too large");
+		hc->close_after = true;
+		http_conn_respond(wsi, hc);
+		return 0;
+	}
 	hc->req.peer_loopback = http_conn_peer_loopback(wsi);
 	http_conn_copy_hdr(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, hc->auth, sizeof(hc->auth),
 			   &hc->req.authorization);
@@ -442,7 +465,7 @@ int loop_new(struct loop **out, const struct loop_cfg *cfg, struct err_info *e)
 	info.user = l;
 	info.timeout_secs = 30;
 	info.pt_serv_buf_size = LOOP_CHUNK;
-	info.max_http_header_data = OTAGW_HEADER_MAX;
+	info.max_http_header_data = LOOP_AH_MAX;
 	info.max_http_header_pool = 64;
 	l->ctx = lws_create_context(&info);
 	if (!l->ctx) {

@@ -330,6 +330,11 @@ char *store_col_dup(sqlite3_stmt *stmt, int col)
 	return strdup(t ? (const char *)t : "");
 }
 
+int store_ping(struct store *st)
+{
+	return store_read_version(st) == st->version ? 0 : -EIO;
+}
+
 int store_check(struct store *st)
 {
 	sqlite3_stmt *s;

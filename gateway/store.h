@@ -55,7 +55,10 @@ void store_col_str(sqlite3_stmt *stmt, int col, char *dst, size_t cap);
 /* A malloc'ed copy of column col ("" for NULL); NULL only on ENOMEM. */
 char *store_col_dup(sqlite3_stmt *stmt, int col);
 
-/* PRAGMA quick_check: 0 when the file is sound, -EIO otherwise. */
+/* Cheap liveness probe for health checks: reads the schema version back.
+ * 0, or -EIO when the file cannot be read. */
+int store_ping(struct store *st) OTAGW_MUST_CHECK;
+/* PRAGMA quick_check (reads the whole file): 0 when sound, -EIO otherwise. */
 int store_check(struct store *st);
 
 #endif

@@ -82,6 +82,7 @@ static void test_open_empty(void **state)
 				"name IN ('firmware', 'device', 'task', 'record', "
 				"'record_history', 'settings')"), 6);
 	assert_int_equal(store_check(st), 0);
+	assert_int_equal(store_ping(st), 0);
 	store_close(st);
 }
 

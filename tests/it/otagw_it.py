@@ -16,6 +16,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
 HOST = "127.0.0.1"
+NO_ANSWER = 0             # raw_exchange(): no response, connection left open
 
 START_TIMEOUT = 5.0      # s: port must answer /api/health within this
 STOP_TIMEOUT = 2.0       # s: SIGTERM to exit in the fixture teardown
@@ -158,10 +159,13 @@ def http_request(port, method, path, body=None, headers=None, raw=None, token=No
 def raw_exchange(port, data, timeout=5.0, chunk=65536):
     """Sends bytes on a raw connection (tolerating the peer closing early)
     and reads until the peer closes or a whole response (by Content-Length)
-    arrived, bounded by timeout. Returns (status or None, response bytes)."""
+    arrived, bounded by timeout. Returns (status, response bytes): status is
+    the response's code, None when the peer closed without an HTTP response,
+    or NO_ANSWER (0) when the connection was still open, silent, at timeout."""
     deadline = time.monotonic() + timeout
     s = socket.create_connection((HOST, port), timeout=timeout)
     got = b""
+    closed = False
     try:
         try:
             for i in range(0, len(data), chunk):
@@ -173,9 +177,13 @@ def raw_exchange(port, data, timeout=5.0, chunk=65536):
             s.settimeout(max(0.1, deadline - time.monotonic()))
             try:
                 b = s.recv(65536)
-            except (ConnectionResetError, socket.timeout):
+            except ConnectionResetError:
+                closed = True
+                break
+            except socket.timeout:
                 break
             if not b:
+                closed = True
                 break
             got += b
             if _response_complete(got):
@@ -183,7 +191,9 @@ def raw_exchange(port, data, timeout=5.0, chunk=65536):
     finally:
         s.close()
     m = re.match(rb"HTTP/1\.[01] (\d{3})", got)
-    return (int(m.group(1)) if m else None), got
+    if m:
+        return int(m.group(1)), got
+    return (None if closed else NO_ANSWER), got
 
 
 def _response_complete(buf):

@@ -390,3 +390,78 @@ def test_token_not_logged(gw_token):
     text = gw_token.stderr()
     assert TOKEN not in text, "the API token appears in the log"
     assert "leaked-guess-123" not in text, "a presented credential appears in the log"
+
+
+# -- connections ------------------------------------------------------------------
+
+def test_keep_alive_mixed_requests(gw):
+    """Several requests, with and without bodies, on one connection: the
+    per-request state (body, route, status) must reset between them."""
+    import http.client
+    import json as _json
+    conn = http.client.HTTPConnection(HOST, gw.port, timeout=5)
+    try:
+        seq = [("POST", "/api/devices", {"id": "k1", "productId": "p"}, 201),
+               ("GET", "/api/devices/k1", None, 200),
+               ("POST", "/api/devices", {"id": "k1", "productId": "p"}, 409),
+               ("GET", "/api/nope", None, 404),
+               ("POST", "/api/devices", {"id": "k2", "productId": "p", "zzz": 1}, 400),
+               ("DELETE", "/api/devices/k1", None, 204),
+               ("GET", "/api/devices", None, 200)]
+        for method, path, body, expect in seq:
+            data = None if body is None else _json.dumps(body).encode()
+            hdrs = {"Content-Type": "application/json"} if data else {}
+            conn.request(method, path, body=data, headers=hdrs)
+            resp = conn.getresponse()
+            payload = resp.read()
+            assert resp.status == expect, (method, path, resp.status, payload)
+        assert _json.loads(payload)["total"] == 0
+    finally:
+        conn.close()
+
+
+def test_pipelined_requests(gw):
+    req = b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n"
+    last = b"GET /api/devices HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    s = socket.create_connection((HOST, gw.port), timeout=5)
+    got = b""
+    try:
+        s.sendall(req + req + last)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and got.count(b"HTTP/1.1 200") < 3:
+            try:
+                b = s.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not b:
+                break
+            got += b
+    finally:
+        s.close()
+    assert got.count(b"HTTP/1.1 200") == 3, got[:600]
+    assert b'"total"' in got
+
+
+def test_concurrent_clients(gw):
+    """40 clients at once, 5 devices each: every create answered 201, none lost."""
+    import threading
+    errors = []
+
+    def worker(n):
+        try:
+            for i in range(5):
+                st, js, _ = gw.req("POST", "/api/devices", {"id": "c%d-%d" % (n, i),
+                                                            "productId": "p"})
+                if st != 201:
+                    errors.append((n, i, st, js))
+        except Exception as e:      # noqa: BLE001 - reported below
+            errors.append((n, repr(e)))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not any(t.is_alive() for t in threads), "clients still waiting after 30 s"
+    assert not errors, errors[:5]
+    assert gw.ok("GET", "/api/devices?size=1")["total"] == 200

@@ -1,0 +1,48 @@
+#!/bin/bash
+# tests/bench/run.sh BUILD - benchmarks, each figure next to a reference
+# measured in the same run on the same machine, and their ratio.
+#   api-list: GET /api/firmware?size=20 (a 20-item JSON page from SQLite) on
+#             otagw vs nginx serving the same bytes as a static file.
+# Needs wrk and nginx (Debian: apt-get install wrk nginx-light).
+set -eu
+cd "$(dirname "$0")/../.."
+B=${1:-build}
+DUR=${BENCH_SECONDS:-10}
+for tool in wrk nginx curl; do
+	command -v $tool >/dev/null || { echo "bench needs $tool: apt-get install -y wrk nginx-light curl"; exit 1; }
+done
+tmp=$(mktemp -d)
+cleanup() { [ -f "$tmp/otagw.pid" ] && kill "$(cat "$tmp/otagw.pid")" 2>/dev/null
+	    [ -f "$tmp/nginx.pid" ] && kill "$(cat "$tmp/nginx.pid")" 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+gp=$(free_port)
+printf '[http]\nport = %s\n[gateway]\nlog_level = warn\n' "$gp" > "$tmp/otagw.conf"
+"$B/otagw" -c "$tmp/otagw.conf" -d "$tmp/data" 2>"$tmp/otagw.log" & echo $! > "$tmp/otagw.pid"
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$gp/api/health" >/dev/null && break; sleep 0.1; done
+for i in $(seq 1 20); do
+	curl -sf -XPOST "http://127.0.0.1:$gp/api/firmware" -o /dev/null -d "{\"productId\":\"p\",
+	  \"name\":\"firmware $i\",\"version\":\"1.$i\",\"versionOrder\":$i,\"url\":\"http://x/$i.bin\",
+	  \"size\":1048576,\"properties\":{\"hw\":\"A$i\"},\"description\":\"benchmark entry\"}"
+done
+mkdir -p "$tmp/www"
+curl -sf "http://127.0.0.1:$gp/api/firmware?size=20" > "$tmp/www/list.json"
+
+np=$(free_port)
+cat > "$tmp/nginx.conf" <<NGX
+worker_processes 1; daemon off; pid $tmp/nginx.pid; error_log $tmp/nginx.err;
+events { worker_connections 1024; }
+http { access_log off; default_type application/json; sendfile on; keepalive_requests 100000;
+  client_body_temp_path $tmp; proxy_temp_path $tmp; fastcgi_temp_path $tmp; uwsgi_temp_path $tmp; scgi_temp_path $tmp;
+  server { listen 127.0.0.1:$np; root $tmp/www; } }
+NGX
+nginx -c "$tmp/nginx.conf" -p "$tmp" & sleep 0.5
+
+rate() { wrk -t1 -c16 -d"${DUR}s" "$1" | awk '/Requests\/sec/ {print $2}'; }
+ours=$(rate "http://127.0.0.1:$gp/api/firmware?size=20")
+ref=$(rate "http://127.0.0.1:$np/list.json")
+printf '%-44s %12s %14s %8s\n' benchmark otagw reference ratio
+printf '%-44s %10.0f/s %12.0f/s %8.2f  (reference: nginx static file, same %s bytes)\n' \
+	"api-list (GET /api/firmware, 20 items)" "$ours" "$ref" \
+	"$(echo "$ours $ref" | awk '{print $1/$2}')" "$(stat -c %s "$tmp/www/list.json")"
