@@ -16,7 +16,7 @@ SYSCONFDIR ?= /etc
 DESTDIR    ?=
 B          ?= build
 
-PKGS     := libwebsockets sqlite3 libcjson libarchive
+PKGS     := libwebsockets sqlite3 libcjson libarchive zlib
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 # Debian 12 ships no .pc file for mbedTLS.
@@ -24,7 +24,7 @@ LIBS     := $(PKG_LIBS) -lmbedcrypto
 
 WARN     := -Wall -Wextra -Wformat=2 -Wmissing-declarations -Wshadow -Wno-unused-parameter
 override CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
-	-DOTAGW_VERSION='"$(VERSION)"' -Igateway $(PKG_CFLAGS)
+	-DOTAGW_VERSION='"$(VERSION)"' -Igateway -Isouthbound -Inorthbound -Icache $(PKG_CFLAGS)
 ifeq ($(WERROR),1)
 override CFLAGS += -Werror
 endif

@@ -322,6 +322,20 @@ static int api_device_get(struct api_call *c)
 	return rc ? api_fail(c, rc, &e) : api_device_reply(c, 200, &d);
 }
 
+static int api_device_put(struct api_call *c)
+{
+	struct err_info e = { 0 };
+	struct device d = { 0 };
+	cJSON *body;
+	int rc;
+
+	if (api_body(c, &body))
+		return 0;
+	rc = devices_update(c->a->st, c->id, body, &d, &e);
+	cJSON_Delete(body);
+	return rc ? api_fail(c, rc, &e) : api_device_reply(c, 200, &d);
+}
+
 static int api_device_delete(struct api_call *c)
 {
 	struct err_info e = { 0 };
@@ -625,6 +639,7 @@ static const struct api_route api_routes[] = {
 	{ HTTP_GET, "/api/devices", api_devices_list },
 	{ HTTP_POST, "/api/devices", api_devices_create },
 	{ HTTP_GET, "/api/devices/*", api_device_get },
+	{ HTTP_PUT, "/api/devices/*", api_device_put },
 	{ HTTP_DELETE, "/api/devices/*", api_device_delete },
 	{ HTTP_GET, "/api/devices/*/history", api_device_history },
 	{ HTTP_GET, "/api/tasks", api_tasks_list },

@@ -264,6 +264,8 @@ static bool fw_url_ok(const char *url)
 		skip = 7;
 	else if (!strncasecmp(url, "https://", 8))
 		skip = 8;
+	else if (!strncmp(url, "file:///", 8))
+		skip = 7;               /* a local image (until the cache lands) */
 	else if (url[0] != '/')
 		return false;
 	if (skip && !url[skip])
@@ -312,7 +314,8 @@ static int fw_check(struct firmware *fw, struct err_info *e)
 			       "characters");
 	if (fw->url[0] && !fw_url_ok(fw->url))
 		return err_set(e, -EINVAL,
-			       "field 'url': expected http://, https:// or a path starting with /");
+			       "field 'url': expected http://, https://, file:///path or a path "
+			       "starting with /");
 	return fw_check_sign(fw, e);
 }
 

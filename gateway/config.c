@@ -15,7 +15,7 @@
 #include "otagw_limits.h"
 #include "util.h"
 
-enum config_type { CT_STR, CT_UINT, CT_BOOL, CT_LOGLEVEL, CT_IPV4 };
+enum config_type { CT_STR, CT_UINT, CT_BOOL, CT_LOGLEVEL, CT_IPV4, CT_ENUM };
 
 struct config_key {
 	const char *section;
@@ -24,18 +24,24 @@ struct config_key {
 	size_t off;              /* offsetof(struct config, ...) */
 	size_t size;             /* bytes of a CT_STR/CT_IPV4 field */
 	uint64_t min, max;       /* CT_UINT bounds */
+	const char *const *choices; /* CT_ENUM: NULL-terminated names; stored as index */
 	const char *def;         /* default, as it would be written in the file */
 	const char *help;
 };
 
 #define CK_STR(sec, key, field, def, help) \
 	{ sec, key, CT_STR, offsetof(struct config, field), \
-	  sizeof(((struct config *)0)->field), 0, 0, def, help }
+	  sizeof(((struct config *)0)->field), 0, 0, NULL, def, help }
 #define CK_UINT(sec, key, field, lo, hi, def, help) \
-	{ sec, key, CT_UINT, offsetof(struct config, field), 0, lo, hi, def, help }
+	{ sec, key, CT_UINT, offsetof(struct config, field), 0, lo, hi, NULL, def, help }
 #define CK_TYPED(sec, key, type, field, def, help) \
 	{ sec, key, type, offsetof(struct config, field), \
-	  sizeof(((struct config *)0)->field), 0, 0, def, help }
+	  sizeof(((struct config *)0)->field), 0, 0, NULL, def, help }
+#define CK_ENUM(sec, key, field, choices, def, help) \
+	{ sec, key, CT_ENUM, offsetof(struct config, field), 0, 0, 0, choices, def, help }
+
+const char *const config_tcp_codecs[] = { "jsonline", "frame", NULL };
+static const char *const config_auths[] = { "none", "token", NULL };
 
 static const struct config_key config_keys[] = {
 	CK_TYPED("gateway", "log_level", CT_LOGLEVEL, gateway.log_level, "info",
@@ -51,6 +57,25 @@ static const struct config_key config_keys[] = {
 	CK_UINT("http", "port", http.port, 0, 65535, "8080", "TCP port; 0 disables HTTP"),
 	CK_STR("http", "api_token", http.api_token, "",
 	       "Bearer token for /api/; required when bind is not loopback"),
+	CK_TYPED("tcp", "bind", CT_IPV4, tcp.bind, "127.0.0.1",
+		 "IPv4 address of the TCP device listener"),
+	CK_UINT("tcp", "port", tcp.port, 0, 65535, "9000", "TCP port for devices; 0 disables"),
+	CK_ENUM("tcp", "codec", tcp.codec, config_tcp_codecs, "jsonline",
+		"jsonline (one JSON message per line) | frame (length-prefixed binary)"),
+	CK_ENUM("tcp", "auth", tcp.auth, config_auths, "none",
+		"none | token (first message carries headers.secureKey)"),
+	CK_UINT("tcp", "idle_timeout", tcp.idle_timeout, 1, 86400, "300",
+		"seconds without a byte from a device before it is disconnected"),
+	CK_UINT("tcp", "max_connections", tcp.max_connections, 1, 65536, "1024",
+		"simultaneous device connections; more are closed at once"),
+	CK_UINT("tcp", "max_frame", tcp.max_frame, 256, 131072, "65536",
+		"bytes of one line or frame; longer input closes the connection"),
+	CK_UINT("tcp", "max_chunk", tcp.max_chunk, 64, 65536, "4096",
+		"largest in-band image chunk in bytes"),
+	CK_STR("tcp", "default_product", tcp.default_product, "",
+	       "productId for new devices whose first message has no headers.productId"),
+	CK_STR("tcp", "image_url", tcp.image_url, "chunk:{firmwareId}",
+	       "url given to TCP devices for an image; {firmwareId} is replaced"),
 };
 
 static const char *const config_sections[] = { "gateway", "http", "tcp", "cloud", "cache",
@@ -80,6 +105,14 @@ static int config_set(struct config *cfg, const struct config_key *k, const char
 		return 0;
 	case CT_LOGLEVEL:
 		return gw_log_level_parse(v, (enum log_level *)field);
+	case CT_ENUM:
+		for (unsigned i = 0; k->choices[i]; i++) {
+			if (!strcmp(v, k->choices[i])) {
+				*(unsigned *)field = i;
+				return 0;
+			}
+		}
+		return -EINVAL;
 	case CT_IPV4: {
 		struct in_addr a;
 
@@ -94,8 +127,11 @@ static int config_set(struct config *cfg, const struct config_key *k, const char
 static const char *config_type_hint(const struct config_key *k)
 {
 	static const char *const hints[] = { "a string", "an integer", "true or false",
-					     "error, warn, info or debug", "an IPv4 address" };
+					     "error, warn, info or debug", "an IPv4 address",
+					     "one of the listed names" };
 
+	if (k->type == CT_UINT)
+		return "an integer in range";
 	return hints[k->type];
 }
 
@@ -273,6 +309,12 @@ int config_validate(const struct config *cfg, struct err_info *e)
 	if (cfg->http.port && !config_addr_is_loopback(cfg->http.bind) && !cfg->http.api_token[0])
 		return err_set(e, -OTAGW_ECONFIG, "[http] bind = %s is not a loopback address: "
 			       "set [http] api_token", cfg->http.bind);
+	if (cfg->tcp.default_product[0] && !util_id_valid(cfg->tcp.default_product))
+		return err_set(e, -OTAGW_ECONFIG, "[tcp] default_product is not a valid id");
+	if (!strstr(cfg->tcp.image_url, "{firmwareId}"))
+		return err_set(e, -OTAGW_ECONFIG, "[tcp] image_url must contain {firmwareId}");
+	if (cfg->http.port && cfg->tcp.port && cfg->http.port == cfg->tcp.port)
+		return err_set(e, -OTAGW_ECONFIG, "[http] port and [tcp] port are the same");
 	if (!cfg->gateway.data_dir[0])
 		return err_set(e, -OTAGW_ECONFIG, "[gateway] data_dir is empty");
 	return 0;
@@ -293,6 +335,6 @@ void config_print_defaults(void *file)
 		}
 		fprintf(f, "# %s\n#%s = %s\n", k->help, k->name, k->def);
 	}
-	fprintf(f, "\n# [tcp], [cloud], [cache] and [serial NAME] sections are accepted;\n"
+	fprintf(f, "\n# [cloud], [cache] and [serial NAME] sections are accepted;\n"
 		   "# their keys are documented in the README as those features land.\n");
 }

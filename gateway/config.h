@@ -35,11 +35,27 @@ struct config {
 		unsigned port;                  /* 0 = disabled */
 		char api_token[CONFIG_STR_MAX];
 	} http;
+	struct {
+		char bind[64];                  /* IPv4 literal */
+		unsigned port;                  /* 0 = disabled */
+		unsigned codec;                 /* index into config_tcp_codecs[] */
+		unsigned auth;                  /* CONFIG_AUTH_* */
+		unsigned idle_timeout;          /* s */
+		unsigned max_connections;
+		unsigned max_frame;             /* bytes of one line or frame */
+		unsigned max_chunk;             /* bytes of one in-band image chunk */
+		char default_product[64];       /* productId for devices that give none */
+		char image_url[CONFIG_STR_MAX]; /* url given to TCP devices; {firmwareId} */
+	} tcp;
 	size_t n_serial;
 	struct config_serial serial[CONFIG_SERIAL_MAX];
 };
 
 /* Fills cfg with every key's built-in default. */
+enum { CONFIG_AUTH_NONE, CONFIG_AUTH_TOKEN };
+/* Names of the [tcp] codec choices, in index order ("jsonline", "frame"). */
+extern const char *const config_tcp_codecs[];
+
 void config_defaults(struct config *cfg);
 /* Parses len bytes of INI text over cfg (defaults first is the caller's
  * job). name is used in messages ("otagw.conf:3: ..."). -OTAGW_ECONFIG. */

@@ -4,7 +4,12 @@
 #define LOG_MOD "core"
 #include "core.h"
 
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #include "catalogue.h"
 #include "devices.h"
@@ -28,9 +33,10 @@ static int64_t core_ts(const struct msg *m)
 	return m->timestamp > 0 ? m->timestamp : util_now_ms();
 }
 
-/* Fills out with the firmware fields of record r (a push or a pull reply). */
-static int core_fill_firmware(struct core *c, const struct record *r, struct msg *out,
-			      struct err_info *e)
+/* Fills out with the firmware fields of record r (a push or a pull reply),
+ * with the url the transport of s serves the image at. */
+static int core_fill_firmware(struct core *c, struct session *s, const struct record *r,
+			      struct msg *out, struct err_info *e)
 {
 	struct firmware fw;
 	int rc = catalogue_get(c->st, r->firmware_id, &fw, e);
@@ -39,7 +45,14 @@ static int core_fill_firmware(struct core *c, const struct record *r, struct msg
 		return rc;
 	util_strlcpy(out->firmware_id, fw.id, sizeof(out->firmware_id));
 	util_strlcpy(out->version, fw.version, sizeof(out->version));
-	util_strlcpy(out->url, fw.url, sizeof(out->url));
+	if (s->ops->image_url)
+		rc = s->ops->image_url(s, fw.id, out->url, sizeof(out->url));
+	else
+		rc = util_strlcpy(out->url, fw.url, sizeof(out->url));
+	if (rc) {
+		firmware_clear(&fw);
+		return err_set(e, rc, "image url too long");
+	}
 	util_strlcpy(out->sign, fw.sign, sizeof(out->sign));
 	util_strlcpy(out->sign_method, fw.sign_method, sizeof(out->sign_method));
 	out->size = fw.size;
@@ -62,7 +75,7 @@ static int core_push_record(struct core *c, struct session *s, const struct reco
 	util_strlcpy(m.message_id, mid, sizeof(m.message_id));
 	util_strlcpy(m.device_id, r->device_id, sizeof(m.device_id));
 	m.timestamp = util_now_ms();
-	rc = core_fill_firmware(c, r, &m, &e);
+	rc = core_fill_firmware(c, s, r, &m, &e);
 	if (!rc)
 		rc = s->ops->send(s, &m);
 	msg_clear(&m);
@@ -174,7 +187,7 @@ static int core_on_request(struct core *c, struct session *s, const struct msg *
 	util_strlcpy(reply.message_id, in->message_id, sizeof(reply.message_id));
 	reply.timestamp = util_now_ms();
 	if (record_find(c->st, in->device_id, mask, in->request_version, NULL, in->latest, &r) ||
-	    core_fill_firmware(c, &r, &reply, NULL)) {
+	    core_fill_firmware(c, s, &r, &reply, NULL)) {
 		reply.success = false;
 		util_strlcpy(reply.code, "not_found", sizeof(reply.code));
 		util_strlcpy(reply.error_reason, CORE_NOT_FOUND_TEXT, sizeof(reply.error_reason));
@@ -203,6 +216,7 @@ static int core_on_progress(struct core *c, struct session *s, const struct msg 
 		return err_set(e, -ENOENT, "device %s has no upgrade to version %s%s%s in progress",
 			       in->device_id, in->version, in->firmware_id[0] ? " of firmware " : "",
 			       in->firmware_id);
+	s->reports_progress = true;
 	if (!in->success)
 		return core_complete(c, &r, REC_FAILED, -1, reason, core_ts(in), e);
 	if (in->complete)
@@ -234,6 +248,118 @@ static int core_on_downlink(struct core *c, struct session *s, const struct msg 
 		       msg_type_name(in->type));
 }
 
+/* Reads [offset, offset + want) of the image at a file:// url into m->data.
+ * Until the image cache lands, a firmware's file:// url is its image. */
+static int core_read_image(const char *url, uint64_t offset, uint32_t want, struct msg *m)
+{
+	static const char scheme[] = "file://";
+	struct stat sb;
+	uint8_t *data;
+	ssize_t n = 0;
+	int fd, rc = 0;
+
+	if (strncmp(url, scheme, sizeof(scheme) - 1) || url[sizeof(scheme) - 1] != '/')
+		return -ENOENT;
+	fd = open(url + sizeof(scheme) - 1, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -ENOENT;
+	if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return -ENOENT;
+	}
+	m->size = (uint64_t)sb.st_size;
+	if (offset > m->size) {
+		close(fd);
+		return -ERANGE;
+	}
+	if (want > m->size - offset)
+		want = (uint32_t)(m->size - offset);
+	data = malloc(want ? want : 1);
+	if (data && want)
+		n = pread(fd, data, want, (off_t)offset);
+	close(fd);
+	if (!data || n != (ssize_t)want)
+		rc = data ? -EIO : -ENOMEM;
+	if (!rc)
+		rc = msg_set_data(m, data, want);
+	free(data);
+	return rc;
+}
+
+/* The highest contiguous offset fetched becomes progress (at most 99: only
+ * the device can say it is done) while the device reports none itself. */
+static void core_derive_progress(struct core *c, struct session *s, const struct record *r,
+				 uint64_t offset, size_t n, uint64_t size)
+{
+	int pct;
+
+	if (strcmp(s->fetch_fw, r->firmware_id)) {
+		/* A new connection resuming a fetch: what the record's progress
+		 * says was fetched counts, and the device's resume offset within
+		 * one percent past it (progress is rounded down). */
+		uint64_t base = size ? (uint64_t)r->progress * size / 100 : 0;
+
+		util_strlcpy(s->fetch_fw, r->firmware_id, sizeof(s->fetch_fw));
+		s->fetch_contig = offset >= base && offset <= base + size / 100 + 1 ? offset : base;
+	}
+	if (offset <= s->fetch_contig && offset + n > s->fetch_contig)
+		s->fetch_contig = offset + n;
+	if (s->reports_progress || r->state != REC_PROCESSING || !size)
+		return;
+	pct = (int)(s->fetch_contig * 100 / size);
+	if (pct > 99)
+		pct = 99;
+	if (pct > r->progress && record_progress(c->st, r->id, pct, util_now_ms(), NULL))
+		LOGD("record %s: derived progress not stored", r->id);
+}
+
+static int core_on_chunk(struct core *c, struct session *s, const struct msg *in,
+			 struct err_info *e)
+{
+	static const struct { int rc; const char *code, *text; } fails[] = {
+		{ -ENOENT, "not_ready", "the image is not available on the gateway yet" },
+		{ -ERANGE, "out_of_range", "offset is beyond the end of the image" },
+	};
+	uint32_t want = in->length < s->max_chunk ? in->length : s->max_chunk;
+	struct firmware fw = { 0 };
+	struct msg reply;
+	struct record r;
+	int rc;
+
+	msg_init(&reply, MSG_REQUEST_FIRMWARE_CHUNK_REPLY);
+	util_strlcpy(reply.device_id, in->device_id, sizeof(reply.device_id));
+	util_strlcpy(reply.message_id, in->message_id, sizeof(reply.message_id));
+	util_strlcpy(reply.firmware_id, in->firmware_id, sizeof(reply.firmware_id));
+	reply.offset = in->offset;
+	reply.timestamp = util_now_ms();
+	if (!s->max_chunk || record_find(c->st, in->device_id, REC_UNFINISHED, NULL,
+					 in->firmware_id, true, &r) ||
+	    catalogue_get(c->st, r.firmware_id, &fw, NULL)) {
+		util_strlcpy(reply.code, "not_found", sizeof(reply.code));
+		util_strlcpy(reply.error_reason, "no upgrade of this firmware is pending for the device",
+			     sizeof(reply.error_reason));
+		return core_send_reply(s, &reply);
+	}
+	rc = core_read_image(fw.url, in->offset, want, &reply);
+	firmware_clear(&fw);
+	for (size_t i = 0; rc && i < OTAGW_ARRAY_SIZE(fails); i++) {
+		if (rc == fails[i].rc) {
+			util_strlcpy(reply.code, fails[i].code, sizeof(reply.code));
+			util_strlcpy(reply.error_reason, fails[i].text, sizeof(reply.error_reason));
+			return core_send_reply(s, &reply);
+		}
+	}
+	if (rc) {
+		msg_clear(&reply);
+		return err_set(e, rc, "cannot read the image of firmware %s", in->firmware_id);
+	}
+	reply.success = true;
+	reply.length = (uint32_t)reply.data_len;
+	reply.crc32 = (uint32_t)crc32(0L, reply.data, (uInt)reply.data_len);
+	core_derive_progress(c, s, &r, in->offset, reply.data_len, reply.size);
+	return core_send_reply(s, &reply);
+}
+
 static const core_handler core_handlers[MSG_TYPE_COUNT] = {
 	[MSG_REPORT_FIRMWARE] = core_on_report,
 	[MSG_REQUEST_FIRMWARE] = core_on_request,
@@ -243,6 +369,9 @@ static const core_handler core_handlers[MSG_TYPE_COUNT] = {
 	[MSG_UPGRADE_FIRMWARE_PROGRESS] = core_on_progress,
 	[MSG_READ_FIRMWARE] = core_on_downlink,
 	[MSG_READ_FIRMWARE_REPLY] = core_on_report,
+	[MSG_REQUEST_FIRMWARE_CHUNK] = core_on_chunk,
+	[MSG_REQUEST_FIRMWARE_CHUNK_REPLY] = core_on_downlink,
+	[MSG_ERROR] = core_on_downlink,
 };
 
 int core_handle(struct core *c, struct session *s, const struct msg *in, struct err_info *e)
@@ -261,8 +390,16 @@ int core_session_bind(struct core *c, struct session *s, const char *device_id,
 		      struct err_info *e)
 {
 	struct session *old = NULL;
-	int rc = session_reg_bind(c->sessions, s, device_id, &old);
+	int rc = devices_report(c->st, device_id, s->product_id, "", NULL, 0, e);
 
+	if (rc == -ENOENT)
+		return err_set(e, rc, "unknown device %s and no productId to create it with",
+			       device_id);
+	if (rc == -EINVAL)   /* another product than the row: the row wins */
+		err_clear(e);
+	else if (rc)
+		return rc;
+	rc = session_reg_bind(c->sessions, s, device_id, &old);
 	if (rc)
 		return err_set(e, rc, "cannot bind device id");
 	if (old && old != s && old->ops->close)
@@ -281,6 +418,15 @@ void core_session_gone(struct core *c, struct session *s)
 	session_reg_unbind(c->sessions, s);
 	if (devices_set_online(c->st, s->device_id, s->ops->name, false, util_now_ms()))
 		LOGD("device %s went offline but has no row", s->device_id);
+}
+
+int core_authenticate(struct core *c, const char *device_id, const char *secret)
+{
+	int rc = devices_check_key(c->st, device_id, secret);
+
+	if (rc && rc != -OTAGW_EAUTH && rc != -ENOENT)
+		return rc;
+	return rc ? -OTAGW_EAUTH : 0;
 }
 
 int core_publish(struct core *c, const char *task_id, bool all, const char *const *ids,

@@ -11,6 +11,10 @@
  *   UPGRADE_FIRMWARE_PROGRESS: only for the device's processing record with
  *     the same version (and firmwareId when given).
  *   UPGRADE_FIRMWARE_REPLY: success=false fails the processing record.
+ *   REQUEST_FIRMWARE_CHUNK (otagw): bytes of the image of the device's
+ *     waiting/processing record, at most s->max_chunk, with their CRC-32;
+ *     the highest contiguous offset fetched becomes the record's progress
+ *     while the device reports none itself.
  * Pushes go out through the session registry when a push task is published
  * or a device with a pending push record comes online.
  * Must not: touch sockets (it calls session ops only), block. */
@@ -42,14 +46,19 @@ void core_init(struct core *c, struct store *st, struct session_reg *sessions);
 int core_handle(struct core *c, struct session *s, const struct msg *in,
 		struct err_info *e) OTAGW_MUST_CHECK;
 
-/* A transport bound s to a device (session_reg_bind done by the core):
- * marks it online and pushes a pending push-mode record. The old session
- * of the same device, if any, is asked to close. */
+/* Binds s to device_id (the deviceId of its first message): an unknown
+ * device is created with s->product_id (-ENOENT when that is empty too),
+ * the device is marked online, a pending push-mode record is pushed, and an
+ * older session of the same device is asked to close. */
 int core_session_bind(struct core *c, struct session *s, const char *device_id,
 		      struct err_info *e) OTAGW_MUST_CHECK;
 /* The transport's connection is gone: unbinds s and marks the device
  * offline. Safe for a session that never bound. */
 void core_session_gone(struct core *c, struct session *s);
+/* Checks a device's secret (first message with token auth): 0, or
+ * -OTAGW_EAUTH for a wrong/missing secret or a device without one or an
+ * unknown device. */
+int core_authenticate(struct core *c, const char *device_id, const char *secret) OTAGW_MUST_CHECK;
 
 /* Publishes a task (tasks_publish) and, for a push task, sends
  * UPGRADE_FIRMWARE to every online target; res->pushed counts them. */

@@ -13,14 +13,19 @@
 #include "json_in.h"
 #include "log.h"
 #include "util.h"
+#include "verify.h"
 
 #define DEV_COLS "id, product_id, name, firmware_version, properties, transport, online," \
-	" last_seen, create_time"
+	" last_seen, create_time, secure_key <> ''"
 
 static const char dev_sql_get[] = "SELECT " DEV_COLS " FROM device WHERE id = ?1";
 static const char dev_sql_insert[] = "INSERT INTO device (id, product_id, name,"
-	" firmware_version, properties, last_seen, create_time)"
-	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+	" firmware_version, properties, last_seen, create_time, secure_key)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+static const char dev_sql_key[] = "SELECT secure_key FROM device WHERE id = ?1";
+static const char dev_sql_update[] = "UPDATE device SET name = coalesce(?2, name),"
+	" properties = coalesce(?3, properties), secure_key = coalesce(?4, secure_key)"
+	" WHERE id = ?1";
 static const char dev_sql_product[] = "SELECT product_id FROM device WHERE id = ?1";
 static const char dev_sql_report[] = "UPDATE device SET"
 	" firmware_version = coalesce(?2, firmware_version),"
@@ -35,13 +40,15 @@ static const char dev_sql_page[] = "SELECT " DEV_COLS " FROM device"
 	" WHERE ?1 IS NULL OR product_id = ?1 ORDER BY id LIMIT ?2 OFFSET ?3";
 
 static const char *const dev_keys[] = {
-	"id", "productId", "name", "firmwareVersion", "properties",
+	"id", "productId", "name", "firmwareVersion", "properties", "secureKey",
 };
+static const char *const dev_update_keys[] = { "name", "properties", "secureKey" };
 
 /* What a row is made of before it is inserted. */
 struct dev_new {
 	const char *id, *product_id, *name, *version, *properties;
 	int64_t last_seen;
+	const char *key_hash;     /* "" or a verify_secret_hash() */
 };
 
 void device_clear(struct device *d)
@@ -63,6 +70,7 @@ static int dev_from_row(sqlite3_stmt *s, struct device *d)
 	d->online = sqlite3_column_int(s, 6) != 0;
 	d->last_seen = sqlite3_column_int64(s, 7);
 	d->create_time = sqlite3_column_int64(s, 8);
+	d->has_secure_key = sqlite3_column_int(s, 9) != 0;
 	return d->properties ? 0 : -ENOMEM;
 }
 
@@ -98,6 +106,7 @@ static int dev_insert(struct store *st, const struct dev_new *n)
 	store_bind_str(s, 5, n->properties ? n->properties : "{}");
 	sqlite3_bind_int64(s, 6, n->last_seen);
 	sqlite3_bind_int64(s, 7, util_now_ms());
+	store_bind_str(s, 8, n->key_hash ? n->key_hash : "");
 	rc = store_errno(sqlite3_step(s));
 	store_done(s);
 	return rc;
@@ -111,7 +120,24 @@ struct dev_body {
 	char name[OTAGW_NAME_MAX];
 	char version[OTAGW_VERSION_MAX];
 	char *properties;
+	char key[OTAGW_KEY_MAX];
+	char key_hash[VERIFY_SECRET_HASH_MAX];   /* "" when no secureKey given */
 };
+
+/* Hashes an optional "secureKey" of body into b->key_hash. */
+static int dev_parse_key(const cJSON *body, struct dev_body *b, struct err_info *e)
+{
+	int rc = json_in_str(body, "secureKey", false, b->key, sizeof(b->key), e);
+
+	if (rc)
+		return rc < 0 ? rc : 0;
+	if (!b->key[0])
+		return 0;               /* "" clears (update) or means none (create) */
+	if (verify_secret_hash(b->key, b->key_hash))
+		return err_set(e, -EIO, "cannot hash secureKey");
+	memset(b->key, 0, sizeof(b->key));
+	return 0;
+}
 
 static int dev_parse(const cJSON *body, struct dev_body *b, struct err_info *e)
 {
@@ -127,6 +153,8 @@ static int dev_parse(const cJSON *body, struct dev_body *b, struct err_info *e)
 		rc = json_in_str(body, "firmwareVersion", false, b->version, sizeof(b->version), e);
 	if (rc >= 0)
 		rc = json_in_object_text(body, "properties", OTAGW_PROPS_MAX, &b->properties, e);
+	if (rc >= 0)
+		rc = dev_parse_key(body, b, e);
 	return rc < 0 ? rc : 0;
 }
 
@@ -140,7 +168,7 @@ int devices_create(struct store *st, const cJSON *body, struct device *out, stru
 	rc = dev_parse(body, &b, e);
 	if (rc)
 		goto out;
-	n = (struct dev_new){ b.id, b.product_id, b.name, b.version, b.properties, 0 };
+	n = (struct dev_new){ b.id, b.product_id, b.name, b.version, b.properties, 0, b.key_hash };
 	rc = dev_insert(st, &n);
 	if (rc == -EEXIST)
 		err_set(e, rc, "device '%s' already exists", b.id);
@@ -151,6 +179,64 @@ int devices_create(struct store *st, const cJSON *body, struct device *out, stru
 out:
 	free(b.properties);
 	return rc;
+}
+
+int devices_update(struct store *st, const char *id, const cJSON *body, struct device *out,
+		   struct err_info *e)
+{
+	struct dev_body b = { .properties = NULL };
+	bool name_given, key_given;
+	sqlite3_stmt *s;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = json_in_check_keys(body, dev_update_keys, OTAGW_ARRAY_SIZE(dev_update_keys), e);
+	if (!rc)
+		rc = json_in_str(body, "name", false, b.name, sizeof(b.name), e);
+	name_given = rc == 0;
+	if (rc >= 0)
+		rc = json_in_object_text(body, "properties", OTAGW_PROPS_MAX, &b.properties, e);
+	key_given = rc >= 0 && cJSON_GetObjectItemCaseSensitive(body, "secureKey");
+	if (rc >= 0)
+		rc = dev_parse_key(body, &b, e);
+	if (rc < 0)
+		goto out;
+	s = store_stmt(st, dev_sql_update);
+	if (!s) {
+		rc = err_set(e, -EIO, "database error");
+		goto out;
+	}
+	store_bind_str(s, 1, id);
+	store_bind_str(s, 2, name_given ? b.name : NULL);
+	store_bind_str(s, 3, b.properties);
+	store_bind_str(s, 4, key_given ? b.key_hash : NULL);
+	rc = store_errno(sqlite3_step(s));
+	store_done(s);
+	if (!rc && !sqlite3_changes(store_db(st)))
+		rc = err_set(e, -ENOENT, "device '%s' not found", id);
+	if (!rc)
+		rc = devices_get(st, id, out, e);
+out:
+	free(b.properties);
+	return rc;
+}
+
+int devices_check_key(struct store *st, const char *id, const char *secret)
+{
+	char stored[VERIFY_SECRET_HASH_MAX];
+	sqlite3_stmt *s = store_stmt(st, dev_sql_key);
+	int rc;
+
+	if (!s)
+		return -EIO;
+	store_bind_str(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		store_col_str(s, 0, stored, sizeof(stored));
+	store_done(s);
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? -ENOENT : -EIO;
+	return secret && secret[0] && verify_secret_check(secret, stored) ? 0 : -OTAGW_EAUTH;
 }
 
 int devices_get(struct store *st, const char *id, struct device *out, struct err_info *e)
@@ -354,7 +440,7 @@ int devices_report(struct store *st, const char *id, const char *product_id,
 	/* A report without a version ("" or NULL) must not erase the known one. */
 	struct dev_new n = { id, product_id ? product_id : "", "",
 			     version && version[0] ? version : NULL, properties,
-			     ts ? ts : util_now_ms() };
+			     ts ? ts : util_now_ms(), "" };
 	int rc = dev_check_report(id, n.product_id, version, properties, e);
 
 	if (rc)
@@ -420,6 +506,7 @@ cJSON *device_to_json(const struct device *d)
 	ok = ok && cJSON_AddBoolToObject(o, "online", d->online);
 	ok = ok && cJSON_AddNumberToObject(o, "lastSeen", (double)d->last_seen);
 	ok = ok && cJSON_AddNumberToObject(o, "createTime", (double)d->create_time);
+	ok = ok && cJSON_AddBoolToObject(o, "hasSecureKey", d->has_secure_key);
 	if (!ok) {
 		cJSON_Delete(o);
 		return NULL;

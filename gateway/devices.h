@@ -24,14 +24,23 @@ struct device {
 	bool online;
 	int64_t last_seen;                /* ms, 0 never */
 	int64_t create_time;              /* ms */
+	bool has_secure_key;              /* a secureKey is set (never shown) */
 };
 
 void device_clear(struct device *d);
 
-/* Validates body {id*, productId*, name, firmwareVersion, properties{}} and
+/* Validates body {id*, productId*, name, firmwareVersion, properties{},
+ * secureKey (stored salted and hashed)} and
  * inserts. Unknown fields: -EINVAL. Existing id: -EEXIST. */
 int devices_create(struct store *st, const cJSON *body, struct device *out,
 		   struct err_info *e) OTAGW_MUST_CHECK;
+/* Changes name, properties and secureKey ("" removes it) as given.
+ * Other fields: -EINVAL. -ENOENT. */
+int devices_update(struct store *st, const char *id, const cJSON *body, struct device *out,
+		   struct err_info *e) OTAGW_MUST_CHECK;
+/* 0 when secret matches the device's secureKey; -OTAGW_EAUTH when it does
+ * not or the device has none; -ENOENT for an unknown device. */
+int devices_check_key(struct store *st, const char *id, const char *secret) OTAGW_MUST_CHECK;
 int devices_get(struct store *st, const char *id, struct device *out,
 		struct err_info *e) OTAGW_MUST_CHECK;
 /* Deletes the row only; callers cancel the device's records first. -ENOENT. */

@@ -21,7 +21,6 @@
 #define LOOP_CHUNK 65536
 #define LOOP_PATH_MAX 2048
 #define LOOP_AUTH_MAX 1024
-#define LOOP_AH_MAX (2 * OTAGW_HEADER_MAX) /* lws' per-request header buffer */
 
 struct loop_route_ent {
 	char prefix[32];
@@ -220,22 +219,6 @@ static void http_conn_copy_hdr(struct lws *wsi, enum lws_token_indexes tok, char
 		*out = dst;
 }
 
-/* Bytes of the request's known headers. libwebsockets keeps no total and
- * cannot list custom headers, so those count only toward its own buffer
- * (LOOP_AH_MAX), past which it drops the connection unanswered. */
-static size_t http_conn_header_bytes(struct lws *wsi)
-{
-	size_t total = 0;
-
-	for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
-		int n = lws_hdr_total_length(wsi, (enum lws_token_indexes)t);
-
-		if (n > 0)
-			total += (size_t)n + 4;   /* ": " and CRLF, roughly */
-	}
-	return total;
-}
-
 static const struct loop_route_ent *loop_find_route(struct loop *l, const char *path)
 {
 	for (size_t i = 0; i < l->nroutes; i++) {
@@ -273,12 +256,6 @@ static int http_conn_start(struct lws *wsi, struct loop *l, struct http_conn *hc
 	}
 	memcpy(hc->path, uri, len);
 	hc->req.path = hc->path;
-	if (http_conn_header_bytes(wsi) > OTAGW_HEADER_MAX) {
-		http_conn_error(hc, 431, "request headers too large");
-		hc->close_after = true;
-		http_conn_respond(wsi, hc);
-		return 0;
-	}
 	hc->req.peer_loopback = http_conn_peer_loopback(wsi);
 	http_conn_copy_hdr(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, hc->auth, sizeof(hc->auth),
 			   &hc->req.authorization);
@@ -296,7 +273,11 @@ static int http_conn_start(struct lws *wsi, struct loop *l, struct http_conn *hc
 	} else if (body_len > hc->route->max_body) {
 		http_conn_error(hc, 413, "request body too large");
 		hc->close_after = true;
-	} else if (body_len > 0 || lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+	} else if (n <= 0 && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+		/* libwebsockets 4.1 does not decode chunked request bodies */
+		http_conn_error(hc, 411, "Content-Length required (chunked bodies are not accepted)");
+		hc->close_after = true;
+	} else if (body_len > 0) {
 		hc->state = HC_BODY;   /* wait for HTTP_BODY_COMPLETION */
 		return 0;
 	} else {
@@ -312,7 +293,7 @@ static int http_conn_body(struct http_conn *hc, const void *in, size_t len)
 	size_t cap;
 	uint8_t *nb;
 
-	if (hc->state != HC_BODY || hc->too_big)
+	if (hc->state != HC_BODY || hc->too_big || !len)
 		return 0;
 	if (hc->body_len + len > hc->route->max_body) {
 		hc->too_big = true;
@@ -465,7 +446,10 @@ int loop_new(struct loop **out, const struct loop_cfg *cfg, struct err_info *e)
 	info.user = l;
 	info.timeout_secs = 30;
 	info.pt_serv_buf_size = LOOP_CHUNK;
-	info.max_http_header_data = LOOP_AH_MAX;
+	/* All of a request's headers (URL included) share this buffer; past it
+	 * libwebsockets 4.1 closes the connection without a response. It cannot
+	 * total custom headers, so a 431 of our own could not cover them. */
+	info.max_http_header_data = OTAGW_HEADER_MAX;
 	info.max_http_header_pool = 64;
 	l->ctx = lws_create_context(&info);
 	if (!l->ctx) {

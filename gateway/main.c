@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 #include "otagw_limits.h"
 #include "session.h"
 #include "store.h"
+#include "tcp.h"
 #include "util.h"
 
 struct gw {
@@ -33,6 +35,7 @@ struct gw {
 	struct api api;
 	struct loop *loop;
 	struct loop_timer tick;
+	struct tcp *tcp;              /* NULL when [tcp] port = 0 */
 };
 
 static void usage(FILE *f)
@@ -128,6 +131,52 @@ static void gw_tick(void *arg)
 		LOGW("record timeout check failed");
 }
 
+/* Every device connection is a descriptor: take the hard limit, before
+ * libwebsockets sizes its tables from it. */
+static void gw_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		LOGW("cannot raise the descriptor limit: %s", strerror(errno));
+}
+
+static int gw_open_tcp(struct gw *g)
+{
+	const struct config *cfg = &g->cfg;
+	struct tcp_cfg tc = {
+		.bind = cfg->tcp.bind,
+		.port = cfg->tcp.port,
+		.codec = codec_find(config_tcp_codecs[cfg->tcp.codec]),
+		.auth_token = cfg->tcp.auth == CONFIG_AUTH_TOKEN,
+		.idle_timeout = cfg->tcp.idle_timeout,
+		.max_connections = cfg->tcp.max_connections,
+		.max_frame = cfg->tcp.max_frame,
+		.max_chunk = cfg->tcp.max_chunk,
+		.default_product = cfg->tcp.default_product,
+		.image_url = cfg->tcp.image_url,
+	};
+	struct err_info e = { 0 };
+
+	if (!cfg->tcp.port)
+		return 0;
+	if (!tc.codec) {
+		LOGE("[tcp] codec %s is not built in", config_tcp_codecs[cfg->tcp.codec]);
+		return -1;
+	}
+	if (tcp_open(&g->tcp, loop_context(g->loop), &g->core, &tc, &e)) {
+		LOGE("%s", err_text(&e));
+		return -1;
+	}
+	if (!config_addr_is_loopback(cfg->tcp.bind) && !tc.auth_token)
+		LOGW("[tcp] listens on %s without device authentication ([tcp] auth = none)",
+		     cfg->tcp.bind);
+	return 0;
+}
+
 static int gw_open(struct gw *g)
 {
 	struct loop_cfg lc = { .http_bind = g->cfg.http.bind, .http_port = g->cfg.http.port };
@@ -149,6 +198,8 @@ static int gw_open(struct gw *g)
 		LOGE("%s", err_text(&e));
 		return -1;
 	}
+	if (gw_open_tcp(g))
+		return -1;
 	if (loop_route(g->loop, "/api", api_handle, &g->api, OTAGW_BODY_MAX)) {
 		LOGE("cannot register the API route");
 		return -1;
@@ -161,6 +212,7 @@ static void gw_close(struct gw *g)
 {
 	loop_timer_stop(&g->tick);
 	loop_free(g->loop);          /* closes every connection first */
+	tcp_free(g->tcp);
 	session_reg_free(g->sessions);
 	store_close(g->st);
 	if (g->lock_fd >= 0)
@@ -178,6 +230,7 @@ int main(int argc, char **argv)
 	if (rc)
 		return rc > 0 ? 0 : 2;
 	signal(SIGPIPE, SIG_IGN);
+	gw_raise_nofile();
 	gw_log_setup(g.cfg.gateway.log_level, g.cfg.gateway.syslog, "otagw");
 	LOGI("otagw %s starting, data in %s", OTAGW_VERSION, g.cfg.gateway.data_dir);
 	rc = gw_lock(&g);

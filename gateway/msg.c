@@ -19,6 +19,10 @@ static const char *const msg_type_names[MSG_TYPE_COUNT] = {
 	[MSG_UPGRADE_FIRMWARE_PROGRESS] = "UPGRADE_FIRMWARE_PROGRESS",
 	[MSG_READ_FIRMWARE] = "READ_FIRMWARE",
 	[MSG_READ_FIRMWARE_REPLY] = "READ_FIRMWARE_REPLY",
+	/* otagw extensions, same naming scheme */
+	[MSG_REQUEST_FIRMWARE_CHUNK] = "REQUEST_FIRMWARE_CHUNK",
+	[MSG_REQUEST_FIRMWARE_CHUNK_REPLY] = "REQUEST_FIRMWARE_CHUNK_REPLY",
+	[MSG_ERROR] = "ERROR",
 };
 
 void msg_init(struct msg *m, enum msg_type type)
@@ -33,6 +37,7 @@ void msg_clear(struct msg *m)
 		return;
 	free(m->properties);
 	free(m->parameters);
+	free(m->data);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -59,6 +64,22 @@ int msg_set_properties(struct msg *m, const char *json)
 int msg_set_parameters(struct msg *m, const char *json)
 {
 	return msg_replace_text(&m->parameters, json);
+}
+
+int msg_set_data(struct msg *m, const void *p, size_t n)
+{
+	uint8_t *copy = NULL;
+
+	if (n) {
+		copy = malloc(n);
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, p, n);
+	}
+	free(m->data);
+	m->data = copy;
+	m->data_len = n;
+	return 0;
 }
 
 const char *msg_type_name(enum msg_type t)

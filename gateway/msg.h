@@ -9,6 +9,7 @@
 #define OTAGW_MSG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "err.h"      /* OTAGW_MUST_CHECK */
@@ -23,6 +24,11 @@ enum msg_type {
 	MSG_UPGRADE_FIRMWARE_PROGRESS, /* up: progress, complete, version, success, errorReason, firmwareId */
 	MSG_READ_FIRMWARE,            /* down: nothing */
 	MSG_READ_FIRMWARE_REPLY,      /* up: version, properties, success */
+	/* otagw extensions (not JetLinks): in-band image delivery and errors */
+	MSG_REQUEST_FIRMWARE_CHUNK,   /* up: firmwareId, offset, length */
+	MSG_REQUEST_FIRMWARE_CHUNK_REPLY, /* down: firmwareId, offset, length, crc32, data
+					   * + success/code/message */
+	MSG_ERROR,                    /* down: code, message (the refused message's messageId) */
 	MSG_TYPE_COUNT
 };
 
@@ -57,6 +63,17 @@ struct msg {
 	bool has_success;                  /* the key was present (decoders) */
 	char code[OTAGW_CODE_MAX];
 	char error_reason[OTAGW_REASON_MAX]; /* errorReason, or `message` on replies */
+	/* headers.secureKey (first message with [tcp] auth = token) and
+	 * headers.productId (as JetLinks carries it) are read into
+	 * secure_key and product_id; secure_key is never encoded. */
+	char secure_key[OTAGW_KEY_MAX];
+	/* chunks: offset and length in bytes of the image; data owned, data_len
+	 * bytes (JSON: base64 "data"); crc32 (IEEE, zlib's) of data. */
+	uint64_t offset;
+	uint32_t length;
+	uint32_t crc32;
+	uint8_t *data;
+	size_t data_len;
 };
 
 /* Zeroes m and sets its type. m may be uninitialised. */
@@ -67,6 +84,9 @@ void msg_clear(struct msg *m);
  * -ENOMEM on allocation failure. */
 int msg_set_properties(struct msg *m, const char *json) OTAGW_MUST_CHECK;
 int msg_set_parameters(struct msg *m, const char *json) OTAGW_MUST_CHECK;
+/* Replaces m->data with a copy of p[0..n) and sets m->data_len = n (n == 0:
+ * data becomes NULL). length and crc32 are not touched. -ENOMEM. */
+int msg_set_data(struct msg *m, const void *p, size_t n) OTAGW_MUST_CHECK;
 
 /* "REPORT_FIRMWARE" ... ; NULL for an out-of-range type. */
 const char *msg_type_name(enum msg_type t);

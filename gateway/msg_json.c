@@ -4,15 +4,26 @@
  * (so cJSON cannot read past len, and trailing garbage is detectable), each
  * field's type is checked and each string is bounded by its buffer in
  * struct msg. Field tables, not strcmp chains, say which key goes where.
- * Must not: keep state between calls, log, touch the store or sockets. */
+ * otagw extensions (southbound/PROTOCOL.md): headers.productId and
+ * headers.secureKey are read on every type; REQUEST_FIRMWARE_CHUNK(_REPLY)
+ * carry offset, length, crc32 (zlib's CRC-32) and base64 `data`; ERROR
+ * carries code and message.
+ * Chunk data may travel out of band (the frame codec's type 2): a reply
+ * without "data" decodes with m->data NULL, and a message with m->data NULL
+ * but length > 0 encodes without "data". The codecs insist on in-band data
+ * where there is no other place for it.
+ * Must not: keep state between calls, log, touch the store or sockets, or
+ * ever write secure_key. */
 #include "msg_json.h"
 
 #include <cJSON.h>
 #include <inttypes.h>
+#include <mbedtls/base64.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "json_in.h"
 #include "util.h"
@@ -26,6 +37,8 @@ enum {
 	MSG_JSON_NEED_VERSION = 1 << 1, /* version required */
 	MSG_JSON_REPLY = 1 << 2,        /* success defaults to true */
 	MSG_JSON_MESSAGE = 1 << 3,      /* `message` stands in for errorReason */
+	MSG_JSON_NEED_FIRMWARE = 1 << 4, /* firmwareId required */
+	MSG_JSON_NEED_CODE = 1 << 5,    /* code required */
 };
 
 static const unsigned char msg_json_rules[MSG_TYPE_COUNT] = {
@@ -38,6 +51,9 @@ static const unsigned char msg_json_rules[MSG_TYPE_COUNT] = {
 	[MSG_UPGRADE_FIRMWARE_PROGRESS] = MSG_JSON_UP | MSG_JSON_NEED_VERSION | MSG_JSON_MESSAGE,
 	[MSG_READ_FIRMWARE] = 0,
 	[MSG_READ_FIRMWARE_REPLY] = MSG_JSON_UP | MSG_JSON_REPLY | MSG_JSON_MESSAGE,
+	[MSG_REQUEST_FIRMWARE_CHUNK] = MSG_JSON_UP | MSG_JSON_NEED_FIRMWARE,
+	[MSG_REQUEST_FIRMWARE_CHUNK_REPLY] = MSG_JSON_REPLY | MSG_JSON_MESSAGE,
+	[MSG_ERROR] = MSG_JSON_MESSAGE | MSG_JSON_NEED_CODE,
 };
 
 /* A string key and the fixed buffer in struct msg it lands in. */
@@ -108,6 +124,22 @@ static int msg_json_uint(const cJSON *it, const char *name, uint64_t max, uint64
 			       name, max);
 	*out = (uint64_t)d;
 	return 0;
+}
+
+/* As msg_json_uint() for a field that must be present and at least min. */
+static int msg_json_uint_req(const cJSON *obj, const char *name, uint64_t min, uint64_t max,
+			     uint64_t *out, struct err_info *e)
+{
+	const cJSON *it = msg_json_get(obj, name);
+	int rc;
+
+	if (!it)
+		return err_set(e, -EBADMSG, "field '%s': missing", name);
+	rc = msg_json_uint(it, name, max, out, e);
+	if (!rc && *out < min)
+		return err_set(e, -EBADMSG, "field '%s': expected an integer %" PRIu64 "..%" PRIu64,
+			       name, min, max);
+	return rc;
 }
 
 /* Reads boolean item it (NULL: no-op) into *out. */
@@ -228,20 +260,54 @@ static int msg_json_dec_numbers(const cJSON *root, struct msg *m, struct err_inf
 static int msg_json_dec_flags(const cJSON *root, struct msg *m, struct err_info *e)
 {
 	const cJSON *success = msg_json_get(root, "success");
-	const cJSON *hdr = msg_json_get(root, "headers");
 	int rc;
 
 	m->has_success = success != NULL;
 	rc = msg_json_bool(success, "success", &m->success, e);
 	if (!rc)
 		rc = msg_json_bool(msg_json_get(root, "complete"), "complete", &m->complete, e);
-	if (rc || !hdr)
-		return rc;
+	return rc;
+}
+
+/* headers.productId: an id, as util_id_valid() wants it. */
+static int msg_json_dec_product(const cJSON *hdr, struct msg *m, struct err_info *e)
+{
+	const cJSON *it = msg_json_get(hdr, "productId");
+	int rc = msg_json_str_copy(it, "headers.productId", m->product_id,
+				   sizeof(m->product_id), e);
+
+	if (!rc && it && !util_id_valid(m->product_id))
+		return err_set(e, -EBADMSG, "field 'headers.productId': invalid id");
+	return rc;
+}
+
+/* headers.secureKey: up to 128 bytes; "" is a (wrong) key, for the
+ * session to refuse as such. Its value never appears in e. */
+static int msg_json_dec_key(const cJSON *hdr, struct msg *m, struct err_info *e)
+{
+	const cJSON *it = msg_json_get(hdr, "secureKey");
+
+	return msg_json_str_copy(it, "headers.secureKey", m->secure_key, sizeof(m->secure_key), e);
+}
+
+/* JetLinks' Headers: force/latest (REQUEST_FIRMWARE), and productId and
+ * secureKey on whatever message opens a TCP session. */
+static int msg_json_dec_headers(const cJSON *root, struct msg *m, struct err_info *e)
+{
+	const cJSON *hdr = msg_json_get(root, "headers");
+	int rc;
+
+	if (!hdr)
+		return 0;
 	if (!cJSON_IsObject(hdr))
 		return err_set(e, -EBADMSG, "field 'headers': expected an object");
 	rc = msg_json_bool(msg_json_get(hdr, "force"), "headers.force", &m->force, e);
 	if (!rc)
 		rc = msg_json_bool(msg_json_get(hdr, "latest"), "headers.latest", &m->latest, e);
+	if (!rc)
+		rc = msg_json_dec_product(hdr, m, e);
+	if (!rc)
+		rc = msg_json_dec_key(hdr, m, e);
 	return rc;
 }
 
@@ -267,6 +333,10 @@ static int msg_json_dec_rules(const cJSON *root, struct msg *m, struct err_info 
 		return err_set(e, -EBADMSG, "field 'deviceId': invalid id");
 	if ((rules & MSG_JSON_NEED_VERSION) && !m->version[0])
 		return err_set(e, -EBADMSG, "field 'version': missing");
+	if ((rules & MSG_JSON_NEED_FIRMWARE) && !m->firmware_id[0])
+		return err_set(e, -EBADMSG, "field 'firmwareId': missing");
+	if ((rules & MSG_JSON_NEED_CODE) && !m->code[0])
+		return err_set(e, -EBADMSG, "field 'code': missing");
 	if (!m->has_success)
 		m->success = (rules & MSG_JSON_REPLY) != 0;
 	if ((rules & MSG_JSON_MESSAGE) && !m->error_reason[0])
@@ -275,16 +345,117 @@ static int msg_json_dec_rules(const cJSON *root, struct msg *m, struct err_info 
 	return 0;
 }
 
+static int msg_json_dec_chunk_req(const cJSON *root, struct msg *m, struct err_info *e)
+{
+	uint64_t len = 0;
+	int rc = msg_json_uint_req(root, "offset", 0, MSG_JSON_INT_MAX, &m->offset, e);
+
+	/* Up to 2^32 - 1 here: the core clamps to its [tcp] max_chunk. */
+	if (!rc)
+		rc = msg_json_uint_req(root, "length", 1, UINT32_MAX, &len, e);
+	m->length = (uint32_t)len;
+	return rc;
+}
+
+/* True when s[0..n) is standard base64 with padding (RFC 4648 section 4):
+ * whole quads of the alphabet, '=' only as the last one or two bytes.
+ * mbedTLS alone would also take spaces and line breaks. */
+static bool msg_json_b64_valid(const char *s, size_t n)
+{
+	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				       "0123456789+/";
+	size_t pad = 0;
+
+	if (n % 4)
+		return false;
+	while (pad < 2 && pad < n && s[n - 1 - pad] == '=')
+		pad++;
+	for (size_t i = 0; i < n - pad; i++)
+		if (!s[i] || !strchr(alphabet, s[i]))
+			return false;
+	return true;
+}
+
+/* "data" (it; NULL: out of band, nothing to do) into m->data, checked
+ * against length and crc32, which are decoded already. */
+static int msg_json_dec_data(const cJSON *it, struct msg *m, struct err_info *e)
+{
+	const char *s;
+	size_t n, got = 0;
+	uint8_t *bin = NULL;
+
+	if (!it)
+		return 0;
+	if (!cJSON_IsString(it) || !it->valuestring)
+		return err_set(e, -EBADMSG, "field 'data': expected a string");
+	s = it->valuestring;
+	n = strlen(s);
+	if (!msg_json_b64_valid(s, n))
+		return err_set(e, -EBADMSG, "field 'data': invalid base64");
+	if (n) {
+		bin = malloc(n / 4 * 3);
+		if (!bin)
+			return err_set(e, -ENOMEM, "field 'data': out of memory");
+		if (mbedtls_base64_decode(bin, n / 4 * 3, &got, (const unsigned char *)s, n)) {
+			free(bin);
+			return err_set(e, -EBADMSG, "field 'data': invalid base64");
+		}
+	}
+	m->data = bin;                  /* owned by m from here, freed by msg_clear */
+	m->data_len = got;
+	if (got != m->length)
+		return err_set(e, -EBADMSG, "field 'data': %zu bytes, field 'length' says %" PRIu32,
+			       got, m->length);
+	if (crc32(0L, bin, (uInt)got) != m->crc32)
+		return err_set(e, -EBADMSG, "field 'crc32': does not match data");
+	return 0;
+}
+
+/* A failed reply carries code/message (and maybe offset) but no data. */
+static int msg_json_dec_chunk_reply(const cJSON *root, struct msg *m, struct err_info *e)
+{
+	uint64_t len = 0, crc = 0;
+	int rc;
+
+	if (!m->success)
+		return msg_json_uint(msg_json_get(root, "offset"), "offset", MSG_JSON_INT_MAX,
+				     &m->offset, e);
+	rc = msg_json_uint_req(root, "offset", 0, MSG_JSON_INT_MAX, &m->offset, e);
+	if (!rc)
+		rc = msg_json_uint_req(root, "length", 0, UINT32_MAX, &len, e);
+	if (!rc)
+		rc = msg_json_uint_req(root, "crc32", 0, UINT32_MAX, &crc, e);
+	m->length = (uint32_t)len;
+	m->crc32 = (uint32_t)crc;
+	if (!rc)
+		rc = msg_json_dec_data(msg_json_get(root, "data"), m, e);
+	return rc;
+}
+
 typedef int (*msg_json_dec_step)(const cJSON *root, struct msg *m, struct err_info *e);
 
-/* In order: the type first (rules depend on it), the rules last. */
+/* Fields only one type has, read after the rules (success is settled). */
+static const msg_json_dec_step msg_json_dec_own[MSG_TYPE_COUNT] = {
+	[MSG_REQUEST_FIRMWARE_CHUNK] = msg_json_dec_chunk_req,
+	[MSG_REQUEST_FIRMWARE_CHUNK_REPLY] = msg_json_dec_chunk_reply,
+};
+
+static int msg_json_dec_type_fields(const cJSON *root, struct msg *m, struct err_info *e)
+{
+	return msg_json_dec_own[m->type] ? msg_json_dec_own[m->type](root, m, e) : 0;
+}
+
+/* In order: the type first (rules depend on it), the rules before the
+ * type's own fields. */
 static const msg_json_dec_step msg_json_dec_steps[] = {
 	msg_json_dec_type,
 	msg_json_dec_strings,
 	msg_json_dec_numbers,
 	msg_json_dec_flags,
+	msg_json_dec_headers,
 	msg_json_dec_objects,
 	msg_json_dec_rules,
+	msg_json_dec_type_fields,
 };
 
 int msg_json_decode(const uint8_t *buf, size_t len, struct msg *m, struct err_info *e)
@@ -458,6 +629,74 @@ static void msg_json_enc_read_reply(struct msg_json_w *w, const struct msg *m)
 	msg_json_put_obj(w, "properties", m->properties, false);
 }
 
+static void msg_json_enc_chunk_req(struct msg_json_w *w, const struct msg *m)
+{
+	msg_json_put_str(w, "firmwareId", m->firmware_id, false);
+	msg_json_put_uint(w, "offset", m->offset);
+	if (!m->length)
+		msg_json_fail(w, -EINVAL);      /* the decoder wants 1.. */
+	msg_json_put_uint(w, "length", m->length);
+}
+
+/* crc32 and base64 "data" from m->data (crc32 computed, not m->crc32); with
+ * data NULL and length > 0 the data goes out of band: m->crc32, no "data". */
+static void msg_json_put_data(struct msg_json_w *w, const struct msg *m)
+{
+	size_t cap, n = 0;
+	char *b64;
+
+	if (w->rc)
+		return;
+	if (!m->data && m->length) {
+		msg_json_put_uint(w, "crc32", m->crc32);
+		return;
+	}
+	if (m->data_len != m->length || (!m->data && m->data_len)) {
+		msg_json_fail(w, -EINVAL);
+		return;
+	}
+	/* Refused before allocating: its base64 could never fit a message. */
+	if (m->data_len > OTAGW_MSG_MAX / 4 * 3) {
+		msg_json_fail(w, -EMSGSIZE);
+		return;
+	}
+	msg_json_put_uint(w, "crc32", crc32(0L, m->data, (uInt)m->data_len));
+	cap = (m->data_len + 2) / 3 * 4 + 1;
+	b64 = malloc(cap);
+	if (!b64 || mbedtls_base64_encode((unsigned char *)b64, cap, &n, m->data, m->data_len)) {
+		free(b64);
+		msg_json_fail(w, -ENOMEM);
+		return;
+	}
+	b64[n] = '\0';
+	msg_json_put_str(w, "data", b64, true);
+	free(b64);
+}
+
+/* success, firmwareId, offset, then the data fields or code and message. */
+static void msg_json_enc_chunk_reply(struct msg_json_w *w, const struct msg *m)
+{
+	msg_json_put_bool(w, "success", m->success);
+	msg_json_put_str(w, "firmwareId", m->firmware_id, false);
+	msg_json_put_uint(w, "offset", m->offset);
+	if (!m->success) {
+		msg_json_put_str(w, "code", m->code, false);
+		msg_json_put_str(w, "message", m->error_reason, false);
+		return;
+	}
+	msg_json_put_uint(w, "length", m->length);
+	msg_json_put_uint(w, "size", m->size);
+	msg_json_put_data(w, m);
+}
+
+static void msg_json_enc_error(struct msg_json_w *w, const struct msg *m)
+{
+	if (!m->code[0])
+		msg_json_fail(w, -EINVAL);      /* the decoder wants a code */
+	msg_json_put_str(w, "code", m->code, false);
+	msg_json_put_str(w, "message", m->error_reason, false);
+}
+
 typedef void (*msg_json_enc_fn)(struct msg_json_w *w, const struct msg *m);
 
 /* The fields each type writes after the envelope (jetlinks-firmware.md 2, 6). */
@@ -470,6 +709,9 @@ static const msg_json_enc_fn msg_json_encoders[MSG_TYPE_COUNT] = {
 	[MSG_UPGRADE_FIRMWARE_PROGRESS] = msg_json_enc_progress,
 	[MSG_READ_FIRMWARE] = msg_json_enc_read,
 	[MSG_READ_FIRMWARE_REPLY] = msg_json_enc_read_reply,
+	[MSG_REQUEST_FIRMWARE_CHUNK] = msg_json_enc_chunk_req,
+	[MSG_REQUEST_FIRMWARE_CHUNK_REPLY] = msg_json_enc_chunk_reply,
+	[MSG_ERROR] = msg_json_enc_error,
 };
 
 static void msg_json_put_envelope(struct msg_json_w *w, const struct msg *m)

@@ -13,9 +13,11 @@
 #define OTAGW_DESC_MAX 2049         /* descriptions, 2048 bytes */
 #define OTAGW_REASON_MAX 1025       /* JetLinks: errorReason <= 1024 */
 #define OTAGW_CODE_MAX 65           /* reply `code` */
+#define OTAGW_KEY_MAX 129           /* a device secureKey, 128 bytes */
+#define OTAGW_CHUNK_MAX (64 * 1024) /* largest in-band image chunk */
 #define OTAGW_TRANSPORT_MAX 17      /* "tcp", "http", "serial:ttyUSB0" ... */
 #define OTAGW_PROPS_MAX 16384       /* properties/parameters as JSON text */
-#define OTAGW_MSG_MAX 65536         /* one device message, encoded */
+#define OTAGW_MSG_MAX (128 * 1024)  /* one encoded message (a base64 chunk fits) */
 #define OTAGW_BODY_MAX (1024 * 1024) /* one REST request body */
 #define OTAGW_HEADER_MAX 8192       /* all request headers together */
 #define OTAGW_PAGE_SIZE_MAX 1000    /* ?size= on lists */

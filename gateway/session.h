@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 #include "otagw_limits.h"
@@ -26,6 +27,10 @@ struct transport_ops {
 	/* Optional: asks the transport to drop the connection (later, from the
 	 * loop; must not free s synchronously). */
 	void (*close)(struct session *s);
+	/* Optional: writes the url this transport's devices fetch firmware_id
+	 * from (e.g. "chunk:<id>") into buf[cap]; without it the firmware's own
+	 * url is given. 0, or -ENAMETOOLONG. */
+	int (*image_url)(struct session *s, const char *firmware_id, char *buf, size_t cap);
 };
 
 struct session {
@@ -33,6 +38,11 @@ struct session {
 	char device_id[OTAGW_ID_MAX];     /* "" until bound */
 	char product_id[OTAGW_ID_MAX];    /* "" when the transport cannot tell */
 	struct session *next;             /* private to the registry */
+	unsigned max_chunk;               /* bytes per in-band chunk; 0 = no chunks */
+	/* Private to the core: in-band fetch progress of this connection. */
+	bool reports_progress;            /* the device sent progress itself */
+	char fetch_fw[OTAGW_ID_MAX];      /* firmware being fetched */
+	uint64_t fetch_contig;            /* bytes fetched contiguously from 0 */
 };
 
 struct session_reg;

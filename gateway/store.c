@@ -82,7 +82,13 @@ static const char store_v2[] =
 	"CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
 	"INSERT INTO settings (key, value) VALUES ('instance_id', lower(hex(randomblob(16))));";
 
-static const char *const store_migrations[STORE_SCHEMA_VERSION] = { store_v1, store_v2 };
+/* v3: devices get a secret for [tcp] auth = token, stored salted and
+ * hashed ("sha256$salt$digest"), never in clear. */
+static const char store_v3[] =
+	"ALTER TABLE device ADD COLUMN secure_key TEXT NOT NULL DEFAULT '';";
+
+static const char *const store_migrations[STORE_SCHEMA_VERSION] = { store_v1, store_v2,
+								   store_v3 };
 
 static int store_exec(struct store *st, const char *sql)
 {

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "catalogue.h"
 #include "core.h"
@@ -41,6 +42,10 @@ static int fake_send(struct session *s, const struct msg *m)
 	f->sent[f->nsent] = *m;
 	f->sent[f->nsent].parameters = m->parameters ? strdup(m->parameters) : NULL;
 	f->sent[f->nsent].properties = m->properties ? strdup(m->properties) : NULL;
+	f->sent[f->nsent].data = NULL;
+	f->sent[f->nsent].data_len = 0;
+	if (m->data_len)
+		assert_int_equal(msg_set_data(&f->sent[f->nsent], m->data, m->data_len), 0);
 	f->nsent++;
 	return 0;
 }
@@ -50,7 +55,7 @@ static void fake_close(struct session *s)
 	((struct fake *)s)->closed++;
 }
 
-static const struct transport_ops fake_ops = { "fake", fake_send, fake_close };
+static const struct transport_ops fake_ops = { "fake", fake_send, fake_close, NULL };
 
 struct fx {
 	char dir[64];
@@ -466,6 +471,175 @@ static void test_pull_latest_and_request_version(void **state)
 	msg_clear(&m);
 }
 
+/* Writes n pseudo-random bytes to dir/name and returns a file:// url. */
+static void write_image(const char *dir, const char *name, uint8_t *img, size_t n, char *url)
+{
+	char path[160];
+	FILE *f;
+
+	for (size_t i = 0; i < n; i++)
+		img[i] = (uint8_t)(i * 2654435761u >> 13);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(img, 1, n, f), n);
+	fclose(f);
+	snprintf(url, 200, "file://%s", path);
+}
+
+static void chunk_req(struct msg *m, const char *fw, uint64_t off, uint32_t len)
+{
+	up_msg(m, MSG_REQUEST_FIRMWARE_CHUNK, "d1", NULL);
+	strcpy(m->message_id, "c");
+	strcpy(m->firmware_id, fw);
+	m->offset = off;
+	m->length = len;
+}
+
+static int progress_of(struct fx *x)
+{
+	struct record r;
+
+	assert_int_equal(record_find(x->st, "d1", ~0u, NULL, NULL, true, &r), 0);
+	return r.progress;
+}
+
+static void test_chunks_and_derived_progress(void **state)
+{
+	struct fx *x = *state;
+	struct core_publish_result res;
+	static uint8_t img[10000];
+	char url[200], body[400], fw[OTAGW_ID_MAX], task[OTAGW_ID_MAX];
+	struct msg m;
+	struct fake *d = &x->dev1;
+
+	write_image(x->dir, "img.bin", img, sizeof(img), url);
+	snprintf(body, sizeof(body), "{\"productId\":\"p1\",\"name\":\"c\",\"version\":\"5.0\","
+		 "\"url\":\"%s\",\"size\":%zu}", url, sizeof(img));
+	make_firmware(x, body, fw);
+	d->s.max_chunk = 4096;
+	/* no record for this firmware yet: not_found, nothing read */
+	chunk_req(&m, fw, 0, 4096);
+	assert_int_equal(core_handle(&x->core, &d->s, &m, NULL), 0);
+	assert_false(d->sent[0].success);
+	assert_string_equal(d->sent[0].code, "not_found");
+	make_task(x, fw, "pull", 0, "d1", task, &res);
+	up_msg(&m, MSG_REQUEST_FIRMWARE, "d1", NULL);
+	assert_int_equal(core_handle(&x->core, &d->s, &m, NULL), 0);   /* -> processing */
+	fake_reset(d);
+	const struct { uint64_t off; uint32_t len; size_t got; int pct; } steps[] = {
+		{ 0, 9999, 4096, 40 },        /* clamped to max_chunk */
+		{ 8192, 4096, 1808, 40 },     /* not contiguous: no progress */
+		{ 4096, 4096, 4096, 81 },     /* contiguous to 8192 (the 8192.. piece is not kept) */
+		{ 8192, 4096, 1808, 99 },     /* to the end: capped, only the device says done */
+		{ 10000, 4096, 0, 99 },       /* the end */
+	};
+	for (size_t i = 0; i < OTAGW_ARRAY_SIZE(steps); i++) {
+		chunk_req(&m, fw, steps[i].off, steps[i].len);
+		assert_int_equal(core_handle(&x->core, &d->s, &m, NULL), 0);
+		assert_int_equal(d->nsent, 1);
+		assert_true(d->sent[0].success);
+		assert_int_equal(d->sent[0].type, MSG_REQUEST_FIRMWARE_CHUNK_REPLY);
+		assert_int_equal(d->sent[0].data_len, steps[i].got);
+		assert_int_equal(d->sent[0].length, steps[i].got);
+		assert_int_equal(d->sent[0].size, sizeof(img));
+		assert_int_equal(d->sent[0].offset, steps[i].off);
+		if (steps[i].got)
+			assert_memory_equal(d->sent[0].data, img + steps[i].off, steps[i].got);
+		assert_int_equal(d->sent[0].crc32,
+				 (uint32_t)crc32(0L, img + steps[i].off, (uInt)steps[i].got));
+		assert_int_equal(progress_of(x), steps[i].pct);
+		fake_reset(d);
+	}
+	chunk_req(&m, fw, 10001, 10);
+	assert_int_equal(core_handle(&x->core, &d->s, &m, NULL), 0);
+	assert_false(d->sent[0].success);
+	assert_string_equal(d->sent[0].code, "out_of_range");
+	fake_reset(d);
+	/* once the device reports progress itself, derivation stops */
+	up_msg(&m, MSG_UPGRADE_FIRMWARE_PROGRESS, "d1", "5.0");
+	m.success = true;
+	m.progress = 10;
+	assert_int_equal(core_handle(&x->core, &d->s, &m, NULL), 0);
+	assert_int_equal(progress_of(x), 10);
+	d->s.fetch_contig = 0;
+	chunk_req(&m, fw, 0, 4096);
+	assert_int_equal(core_handle(&x->core, &d->s, &m, NULL), 0);
+	assert_int_equal(progress_of(x), 10);
+	msg_clear(&m);
+}
+
+static void test_missing_image_not_ready(void **state)
+{
+	struct fx *x = *state;
+	struct core_publish_result res;
+	char fw[OTAGW_ID_MAX], task[OTAGW_ID_MAX];
+	struct msg m;
+
+	make_firmware(x, "{\"productId\":\"p1\",\"name\":\"c\",\"version\":\"6.0\","
+		      "\"url\":\"file:///nonexistent/img.bin\"}", fw);
+	make_task(x, fw, "pull", 0, "d1", task, &res);
+	x->dev1.s.max_chunk = 512;
+	chunk_req(&m, fw, 0, 100);
+	assert_int_equal(core_handle(&x->core, &x->dev1.s, &m, NULL), 0);
+	assert_false(x->dev1.sent[0].success);
+	assert_string_equal(x->dev1.sent[0].code, "not_ready");
+	msg_clear(&m);
+}
+
+static int fake_image_url(struct session *s, const char *fw, char *buf, size_t cap)
+{
+	return snprintf(buf, cap, "chunk:%s", fw) < (int)cap ? 0 : -ENAMETOOLONG;
+}
+
+static const struct transport_ops fake_chunk_ops = { "fakec", fake_send, fake_close,
+						     fake_image_url };
+
+static void test_transport_image_url(void **state)
+{
+	struct fx *x = *state;
+	struct core_publish_result res;
+	char task[OTAGW_ID_MAX], want[80];
+	struct msg m;
+
+	x->dev1.s.ops = &fake_chunk_ops;
+	make_task(x, x->fw_id, "pull", 0, "d1", task, &res);
+	up_msg(&m, MSG_REQUEST_FIRMWARE, "d1", NULL);
+	assert_int_equal(core_handle(&x->core, &x->dev1.s, &m, NULL), 0);
+	snprintf(want, sizeof(want), "chunk:%s", x->fw_id);
+	assert_string_equal(x->dev1.sent[0].url, want);
+	msg_clear(&m);
+}
+
+static void test_bind_creates_and_auth(void **state)
+{
+	struct fx *x = *state;
+	struct err_info e = { 0 };
+	struct device d;
+	cJSON *j;
+
+	/* unknown device, no product: refused */
+	assert_int_equal(core_session_bind(&x->core, &x->dev2.s, "new1", &e), -ENOENT);
+	assert_null(session_reg_find(x->reg, "new1"));
+	strcpy(x->dev2.s.product_id, "p7");
+	assert_int_equal(core_session_bind(&x->core, &x->dev2.s, "new1", &e), 0);
+	assert_int_equal(devices_get(x->st, "new1", &d, NULL), 0);
+	assert_string_equal(d.product_id, "p7");
+	assert_true(d.online);
+	device_clear(&d);
+	/* secrets: none set, wrong, right, unknown device */
+	assert_int_equal(core_authenticate(&x->core, "d1", "s3cret"), -OTAGW_EAUTH);
+	j = json("{\"secureKey\":\"s3cret\"}");
+	assert_int_equal(devices_update(x->st, "d1", j, &d, NULL), 0);
+	assert_true(d.has_secure_key);
+	device_clear(&d);
+	cJSON_Delete(j);
+	assert_int_equal(core_authenticate(&x->core, "d1", "s3cret"), 0);
+	assert_int_equal(core_authenticate(&x->core, "d1", "s3creT"), -OTAGW_EAUTH);
+	assert_int_equal(core_authenticate(&x->core, "d1", ""), -OTAGW_EAUTH);
+	assert_int_equal(core_authenticate(&x->core, "nobody", "s3cret"), -OTAGW_EAUTH);
+}
+
 static void test_delete_device(void **state)
 {
 	struct fx *x = *state;
@@ -498,6 +672,10 @@ int main(void)
 		T(test_timeout_tick),
 		T(test_pull_latest_and_request_version),
 		T(test_delete_device),
+		T(test_chunks_and_derived_progress),
+		T(test_missing_image_not_ready),
+		T(test_transport_image_url),
+		T(test_bind_creates_and_auth),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

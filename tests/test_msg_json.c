@@ -2,7 +2,9 @@
 /* test_msg_json.c - cmocka tests for struct msg (msg.c) and its JetLinks JSON
  * codec (msg_json.c): the canonical lines of shared/jetlinks-firmware.md
  * section 6, the aliases, a table of hostile inputs with their exact error
- * codes, and encode/decode round trips for every messageType.
+ * codes, and encode/decode round trips for every messageType; the otagw
+ * extensions (southbound/PROTOCOL.md): headers.productId/secureKey, chunk
+ * requests and replies with base64 data and CRC-32, ERROR.
  * Every input reaches the decoder in a heap buffer of exactly len bytes with
  * no NUL after it, so ASan reports any read past the end.
  * Must not: depend on the network, the clock's value or test order. */
@@ -16,6 +18,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "otagw_limits.h"
 #include "msg.h"
@@ -47,9 +50,35 @@ static const char canon_progress[] =
 	"\"timestamp\":1589277369268,\"firmwareId\":\"fw1\",\"version\":\"1.1.0\","
 	"\"progress\":40,\"complete\":false,\"success\":true}";
 
+/* The otagw extensions as southbound/PROTOCOL.md shows them. */
+static const char canon_chunk[] =
+	"{\"messageType\":\"REQUEST_FIRMWARE_CHUNK\",\"deviceId\":\"d1\",\"messageId\":\"c1\","
+	"\"timestamp\":1589277368500,\"firmwareId\":\"fw1\",\"offset\":524280,\"length\":4096}";
+static const char canon_chunk_reply[] =
+	"{\"messageType\":\"REQUEST_FIRMWARE_CHUNK_REPLY\",\"deviceId\":\"d1\","
+	"\"messageId\":\"c1\",\"timestamp\":1589277368510,\"success\":true,"
+	"\"firmwareId\":\"fw1\",\"offset\":524280,"
+	"\"length\":8,\"size\":524288,\"crc32\":463008392,\"data\":\"f0VMRgIBAQA=\"}";
+static const char canon_chunk_end[] =
+	"{\"messageType\":\"REQUEST_FIRMWARE_CHUNK_REPLY\",\"deviceId\":\"d1\","
+	"\"messageId\":\"c2\",\"timestamp\":1589277368520,\"success\":true,"
+	"\"firmwareId\":\"fw1\",\"offset\":524288,"
+	"\"length\":0,\"size\":524288,\"crc32\":0,\"data\":\"\"}";
+static const char canon_chunk_fail[] =
+	"{\"messageType\":\"REQUEST_FIRMWARE_CHUNK_REPLY\",\"deviceId\":\"d1\","
+	"\"messageId\":\"c3\",\"timestamp\":1589277368530,\"success\":false,"
+	"\"firmwareId\":\"fw1\",\"offset\":600000,"
+	"\"code\":\"out_of_range\",\"message\":\"offset beyond the image\"}";
+static const char canon_error[] =
+	"{\"messageType\":\"ERROR\",\"deviceId\":\"d1\",\"messageId\":\"m9\","
+	"\"timestamp\":1589277368540,\"code\":\"bad_message\","
+	"\"message\":\"field 'version': missing\"}";
+
 /* Prefixes of test inputs, to keep the lines readable. */
 #define T_PROGRESS "{\"messageType\":\"UPGRADE_FIRMWARE_PROGRESS\",\"deviceId\":\"d1\","
 #define T_REPORT "{\"messageType\":\"REPORT_FIRMWARE\",\"deviceId\":\"d1\","
+#define T_CHUNK "{\"messageType\":\"REQUEST_FIRMWARE_CHUNK\",\"deviceId\":\"d1\","
+#define T_CREPLY "{\"messageType\":\"REQUEST_FIRMWARE_CHUNK_REPLY\",\"deviceId\":\"d1\","
 #define T_ID64 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -92,10 +121,15 @@ static void sb_add(struct sb *b, const char *s)
 	sb_add_n(b, s, strlen(s));
 }
 
+/* One allocation for n bytes: growing byte by byte is quadratic under ASan,
+ * whose realloc always moves. */
 static void sb_fill(struct sb *b, char c, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		sb_add_n(b, &c, 1);
+	b->p = realloc(b->p, b->n + n + 1);
+	assert_non_null(b->p);
+	memset(b->p + b->n, c, n);
+	b->n += n;
+	b->p[b->n] = '\0';
 }
 
 static void assert_cleared(const struct msg *m)
@@ -134,6 +168,14 @@ static void assert_msg_equal(const struct msg *a, const struct msg *b)
 	assert_int_equal(a->has_success, b->has_success);
 	assert_string_equal(a->code, b->code);
 	assert_string_equal(a->error_reason, b->error_reason);
+	assert_string_equal(a->secure_key, b->secure_key);
+	assert_int_equal(a->offset, b->offset);
+	assert_int_equal(a->length, b->length);
+	assert_int_equal(a->crc32, b->crc32);
+	assert_int_equal(a->data_len, b->data_len);
+	if (a->data_len)
+		assert_memory_equal(a->data, b->data, a->data_len);
+	assert_true(!a->data == !b->data);
 }
 
 /* ---- msg.c ------------------------------------------------------------- */
@@ -303,12 +345,39 @@ static void test_canon_progress(void **state)
 	msg_clear(&m);
 }
 
+static void test_msg_data(void **state)
+{
+	static const uint8_t bytes[] = { 0, 1, 0xff, 0 };
+	struct msg m;
+
+	(void)state;
+	msg_init(&m, MSG_REQUEST_FIRMWARE_CHUNK_REPLY);
+	m.length = 9;
+	m.crc32 = 7;
+	assert_int_equal(msg_set_data(&m, bytes, sizeof(bytes)), 0);
+	assert_int_equal(m.data_len, sizeof(bytes));
+	assert_memory_equal(m.data, bytes, sizeof(bytes));
+	assert_ptr_not_equal(m.data, bytes);
+	assert_int_equal(m.length, 9);  /* untouched */
+	assert_int_equal(m.crc32, 7);
+	assert_int_equal(msg_set_data(&m, bytes + 1, 2), 0);
+	assert_int_equal(m.data_len, 2);
+	assert_memory_equal(m.data, bytes + 1, 2);
+	assert_int_equal(msg_set_data(&m, NULL, 0), 0);
+	assert_null(m.data);
+	assert_int_equal(m.data_len, 0);
+	assert_int_equal(msg_set_data(&m, bytes, 1), 0);
+	msg_clear(&m);          /* frees data: LeakSanitizer checks */
+	assert_cleared(&m);
+}
+
 /* Decoding then encoding a canonical line gives back the same bytes. */
 static void test_canon_reencode(void **state)
 {
 	static const char *const lines[] = {
 		canon_report, canon_request, canon_request_reply,
 		canon_upgrade, canon_upgrade_reply, canon_progress,
+		canon_chunk, canon_chunk_reply, canon_chunk_end, canon_chunk_fail, canon_error,
 	};
 
 	(void)state;
@@ -571,6 +640,95 @@ static const struct hostile hostile_cases[] = {
 		"field 'headers.latest': expected a boolean"),
 	HOSTILE(REQ "\"requestVersion\":null,\"currentVersion\":0}", -EBADMSG,
 		"field 'currentVersion'"),
+	/* headers.productId / headers.secureKey, on any type */
+	HOSTILE(T_REPORT "\"version\":\"1\",\"headers\":{\"productId\":5}}", -EBADMSG,
+		"field 'headers.productId': expected a string"),
+	HOSTILE(T_REPORT "\"version\":\"1\",\"headers\":{\"productId\":\"\"}}", -EBADMSG,
+		"field 'headers.productId': invalid id"),
+	HOSTILE(T_REPORT "\"version\":\"1\",\"headers\":{\"productId\":\"p/../1\"}}", -EBADMSG,
+		"field 'headers.productId': invalid id"),
+	HOSTILE(T_REPORT "\"version\":\"1\",\"headers\":{\"productId\":\"a" T_ID64 "\"}}",
+		-EBADMSG, "field 'headers.productId': too long (max 64)"),
+	HOSTILE(T_REPORT "\"version\":\"1\",\"headers\":{\"secureKey\":{}}}", -EBADMSG,
+		"field 'headers.secureKey': expected a string"),
+	HOSTILE(T_REPORT "\"version\":\"1\",\"headers\":{\"secureKey\":\"k" T_ID64 T_ID64 "\"}}",
+		-EBADMSG, "field 'headers.secureKey': too long (max 128)"),
+	HOSTILE("{\"messageType\":\"ERROR\",\"code\":\"x\",\"headers\":[]}", -EBADMSG,
+		"field 'headers': expected an object"),
+	/* REQUEST_FIRMWARE_CHUNK */
+	HOSTILE("{\"messageType\":\"REQUEST_FIRMWARE_CHUNK\",\"firmwareId\":\"f\",\"offset\":0,"
+		"\"length\":1}", -EBADMSG, "field 'deviceId': missing"),
+	HOSTILE(T_CHUNK "\"offset\":0,\"length\":1}", -EBADMSG, "field 'firmwareId': missing"),
+	HOSTILE(T_CHUNK "\"firmwareId\":\"\",\"offset\":0,\"length\":1}", -EBADMSG,
+		"field 'firmwareId': missing"),
+	HOSTILE(T_CHUNK "\"firmwareId\":7,\"offset\":0,\"length\":1}", -EBADMSG,
+		"field 'firmwareId': expected a string"),
+	HOSTILE(T_CHUNK "\"firmwareId\":\"f\",\"length\":1}", -EBADMSG, "field 'offset': missing"),
+	HOSTILE(T_CHUNK "\"firmwareId\":\"f\",\"offset\":null,\"length\":1}", -EBADMSG,
+		"field 'offset': missing"),
+	HOSTILE(T_CHUNK "\"firmwareId\":\"f\",\"offset\":0}", -EBADMSG, "field 'length': missing"),
+	HOSTILE(T_CHUNK "\"firmwareId\":\"f\",\"offset\":0,\"length\":0}", -EBADMSG,
+		"field 'length': expected an integer 1..4294967295"),
+	HOSTILE(T_CHUNK "\"firmwareId\":\"f\",\"offset\":0,\"length\":4294967296}", -EBADMSG,
+		"field 'length': expected an integer 0..4294967295"),
+	HOSTILE(T_CHUNK "\"firmwareId\":\"f\",\"offset\":0,\"length\":-1}", -EBADMSG,
+		"field 'length'"),
+	HOSTILE(T_CHUNK "\"firmwareId\":\"f\",\"offset\":0,\"length\":\"4096\"}", -EBADMSG,
+		"field 'length': expected a number"),
+	HOSTILE(T_CHUNK "\"firmwareId\":\"f\",\"offset\":-1,\"length\":1}", -EBADMSG,
+		"field 'offset'"),
+	HOSTILE(T_CHUNK "\"firmwareId\":\"f\",\"offset\":0.5,\"length\":1}", -EBADMSG,
+		"field 'offset'"),
+	HOSTILE(T_CHUNK "\"firmwareId\":\"f\",\"offset\":9007199254740994,\"length\":1}",
+		-EBADMSG, "field 'offset'"),
+	HOSTILE(T_CHUNK "\"firmwareId\":\"f\",\"offset\":1e999,\"length\":1}", -EBADMSG,
+		"field 'offset'"),
+	/* REQUEST_FIRMWARE_CHUNK_REPLY */
+	HOSTILE(T_CREPLY "\"length\":0,\"crc32\":0}", -EBADMSG, "field 'offset': missing"),
+	HOSTILE(T_CREPLY "\"offset\":0,\"crc32\":0}", -EBADMSG, "field 'length': missing"),
+	HOSTILE(T_CREPLY "\"offset\":0,\"length\":0}", -EBADMSG, "field 'crc32': missing"),
+	HOSTILE(T_CREPLY "\"offset\":0,\"length\":0,\"crc32\":4294967296}", -EBADMSG,
+		"field 'crc32': expected an integer 0..4294967295"),
+	HOSTILE(T_CREPLY "\"offset\":0,\"length\":0,\"crc32\":-1}", -EBADMSG, "field 'crc32'"),
+	HOSTILE(T_CREPLY "\"offset\":0,\"length\":0,\"crc32\":0,\"data\":0}", -EBADMSG,
+		"field 'data': expected a string"),
+	HOSTILE(T_CREPLY "\"offset\":0,\"length\":0,\"crc32\":0,\"data\":[]}", -EBADMSG,
+		"field 'data': expected a string"),
+	HOSTILE(T_CREPLY "\"offset\":0,\"length\":8,\"crc32\":463008392,"
+		"\"data\":\"f0VMRgIBAQA\"}", -EBADMSG, "field 'data': invalid base64"),
+	HOSTILE(T_CREPLY "\"offset\":0,\"length\":8,\"crc32\":463008392,"
+		"\"data\":\"f0VMRgIBAQ==A\"}", -EBADMSG, "field 'data': invalid base64"),
+	HOSTILE(T_CREPLY "\"offset\":0,\"length\":8,\"crc32\":463008392,"
+		"\"data\":\"f0VM=gIBAQA=\"}", -EBADMSG, "field 'data': invalid base64"),
+	HOSTILE(T_CREPLY "\"offset\":0,\"length\":8,\"crc32\":463008392,"
+		"\"data\":\"f0VMRgIB\\nAQA=\"}", -EBADMSG, "field 'data': invalid base64"),
+	HOSTILE(T_CREPLY "\"offset\":0,\"length\":8,\"crc32\":463008392,"
+		"\"data\":\"f0VMRgIB AQA=\"}", -EBADMSG, "field 'data': invalid base64"),
+	HOSTILE(T_CREPLY "\"offset\":0,\"length\":8,\"crc32\":463008392,"
+		"\"data\":\"f0VMRgIBAQ-_\"}", -EBADMSG, "field 'data': invalid base64"),
+	HOSTILE(T_CREPLY "\"offset\":0,\"length\":8,\"crc32\":463008392,"
+		"\"data\":\"====\"}", -EBADMSG, "field 'data'"),
+	HOSTILE(T_CREPLY "\"offset\":0,\"length\":7,\"crc32\":463008392,"
+		"\"data\":\"f0VMRgIBAQA=\"}", -EBADMSG,
+		"field 'data': 8 bytes, field 'length' says 7"),
+	HOSTILE(T_CREPLY "\"offset\":0,\"length\":0,\"crc32\":0,"
+		"\"data\":\"f0VMRgIBAQA=\"}", -EBADMSG,
+		"field 'data': 8 bytes, field 'length' says 0"),
+	HOSTILE(T_CREPLY "\"offset\":0,\"length\":8,\"crc32\":463008393,"
+		"\"data\":\"f0VMRgIBAQA=\"}", -EBADMSG, "field 'crc32': does not match data"),
+	HOSTILE(T_CREPLY "\"offset\":0,\"length\":0,\"crc32\":1,\"data\":\"\"}", -EBADMSG,
+		"field 'crc32': does not match data"),
+	HOSTILE(T_CREPLY "\"success\":false,\"offset\":\"0\"}", -EBADMSG,
+		"field 'offset': expected a number"),
+	/* ERROR */
+	HOSTILE("{\"messageType\":\"ERROR\"}", -EBADMSG, "field 'code': missing"),
+	HOSTILE("{\"messageType\":\"ERROR\",\"code\":\"\"}", -EBADMSG, "field 'code': missing"),
+	HOSTILE("{\"messageType\":\"ERROR\",\"code\":1}", -EBADMSG,
+		"field 'code': expected a string"),
+	HOSTILE("{\"messageType\":\"ERROR\",\"code\":\"x\",\"message\":false}", -EBADMSG,
+		"field 'message': expected a string"),
+	HOSTILE("{\"messageType\":\"ERROR\",\"code\":\"x\",\"deviceId\":\"a b\"}", -EBADMSG,
+		"field 'deviceId': invalid"),
 };
 
 static void test_hostile_table(void **state)
@@ -750,6 +908,22 @@ static void test_invalid_utf8(void **state)
 
 /* ---- encoding ---------------------------------------------------------- */
 
+/* Gives m a chunk of n bytes of every value (0x00, 0x01 ... 0xff, 0x00 ...),
+ * with length and crc32 to match, out of an image of size bytes. */
+static void set_chunk(struct msg *m, size_t n, uint64_t size)
+{
+	uint8_t *bytes = malloc(n ? n : 1);
+
+	assert_non_null(bytes);
+	for (size_t i = 0; i < n; i++)
+		bytes[i] = (uint8_t)i;
+	assert_int_equal(msg_set_data(m, bytes, n), 0);
+	m->length = (uint32_t)n;
+	m->crc32 = (uint32_t)crc32(0L, bytes, (uInt)n);
+	m->size = size;
+	free(bytes);
+}
+
 /* A message of type t with every field that type carries set. */
 static void build(struct msg *m, enum msg_type t, bool success)
 {
@@ -788,11 +962,26 @@ static void build(struct msg *m, enum msg_type t, bool success)
 		m->progress = success ? 100 : 37;
 		m->complete = success;
 		break;
+	case MSG_REQUEST_FIRMWARE_CHUNK:
+		util_strlcpy(m->firmware_id, "fw1", sizeof(m->firmware_id));
+		m->offset = UINT64_C(1) << 53;
+		m->length = UINT32_MAX;
+		break;
+	case MSG_REQUEST_FIRMWARE_CHUNK_REPLY:
+		util_strlcpy(m->firmware_id, "fw1", sizeof(m->firmware_id));
+		m->offset = 4096;
+		if (success)
+			set_chunk(m, 1000, 524288);
+		break;
+	case MSG_ERROR:
+		util_strlcpy(m->code, "refused", sizeof(m->code));
+		util_strlcpy(m->error_reason, "no \"task\"", sizeof(m->error_reason));
+		break;
 	default:
 		break;
 	}
 	if (t != MSG_UPGRADE_FIRMWARE && t != MSG_REQUEST_FIRMWARE && t != MSG_READ_FIRMWARE &&
-	    t != MSG_REPORT_FIRMWARE) {
+	    t != MSG_REPORT_FIRMWARE && t != MSG_REQUEST_FIRMWARE_CHUNK && t != MSG_ERROR) {
 		m->success = success;
 		m->has_success = true;
 	}
@@ -980,6 +1169,243 @@ static void test_encode_rejects(void **state)
 	assert_int_equal(msg_json_encode(NULL, &text, &n), -EINVAL);
 }
 
+/* ---- otagw extensions -------------------------------------------------- */
+
+static void test_canon_chunk(void **state)
+{
+	struct msg m;
+
+	(void)state;
+	assert_int_equal(dec_str(canon_chunk, &m, NULL), 0);
+	assert_int_equal(m.type, MSG_REQUEST_FIRMWARE_CHUNK);
+	assert_string_equal(m.device_id, "d1");
+	assert_string_equal(m.message_id, "c1");
+	assert_string_equal(m.firmware_id, "fw1");
+	assert_int_equal(m.offset, 524280);
+	assert_int_equal(m.length, 4096);
+	assert_null(m.data);
+	msg_clear(&m);
+
+	assert_int_equal(dec_str(canon_chunk_reply, &m, NULL), 0);
+	assert_int_equal(m.type, MSG_REQUEST_FIRMWARE_CHUNK_REPLY);
+	assert_true(m.success);
+	assert_string_equal(m.firmware_id, "fw1");
+	assert_int_equal(m.offset, 524280);
+	assert_int_equal(m.length, 8);
+	assert_int_equal(m.size, 524288);
+	assert_int_equal(m.crc32, 463008392);
+	assert_int_equal(m.data_len, 8);
+	assert_memory_equal(m.data, "\x7f" "ELF\x02\x01\x01\x00", 8);
+	msg_clear(&m);
+
+	assert_int_equal(dec_str(canon_chunk_end, &m, NULL), 0);
+	assert_true(m.success);
+	assert_int_equal(m.offset, 524288);
+	assert_int_equal(m.length, 0);
+	assert_null(m.data);
+	assert_int_equal(m.data_len, 0);
+	msg_clear(&m);
+
+	assert_int_equal(dec_str(canon_chunk_fail, &m, NULL), 0);
+	assert_false(m.success);
+	assert_int_equal(m.offset, 600000);
+	assert_string_equal(m.code, "out_of_range");
+	assert_string_equal(m.error_reason, "offset beyond the image");
+	msg_clear(&m);
+
+	assert_int_equal(dec_str(canon_error, &m, NULL), 0);
+	assert_int_equal(m.type, MSG_ERROR);
+	assert_string_equal(m.device_id, "d1");
+	assert_string_equal(m.message_id, "m9");
+	assert_string_equal(m.code, "bad_message");
+	assert_string_equal(m.error_reason, "field 'version': missing");
+	assert_false(m.success);
+	msg_clear(&m);
+}
+
+/* A failed chunk reply needs no data fields, and any it has are ignored. */
+static void test_chunk_reply_failure_lenient(void **state)
+{
+	struct msg m;
+
+	(void)state;
+	assert_int_equal(dec_str(T_CREPLY "\"success\":false,\"code\":\"not_found\","
+				 "\"length\":\"x\",\"crc32\":-5,\"data\":\"!\"}", &m, NULL), 0);
+	assert_false(m.success);
+	assert_string_equal(m.code, "not_found");
+	assert_int_equal(m.offset, 0);
+	assert_int_equal(m.length, 0);
+	assert_null(m.data);
+	msg_clear(&m);
+	/* ERROR without deviceId and messageId: it may answer an unreadable line. */
+	assert_int_equal(dec_str("{\"messageType\":\"error\",\"code\":\"too_large\"}", &m, NULL),
+			 0);
+	assert_int_equal(m.type, MSG_ERROR);
+	assert_string_equal(m.device_id, "");
+	assert_string_equal(m.error_reason, "");
+	msg_clear(&m);
+}
+
+/* Without "data" a chunk reply leaves data to another carrier (frame type
+ * 2): length and crc32 are kept, data stays NULL. */
+static void test_chunk_reply_out_of_band(void **state)
+{
+	struct msg m;
+	char *text = NULL;
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(dec_str(T_CREPLY "\"offset\":0,\"length\":8,\"crc32\":463008392}", &m,
+				 NULL), 0);
+	assert_int_equal(m.length, 8);
+	assert_int_equal(m.crc32, 463008392);
+	assert_null(m.data);
+	assert_int_equal(m.data_len, 0);
+	/* ... and encodes the same way back. */
+	m.timestamp = 1;
+	assert_int_equal(msg_json_encode(&m, &text, &n), 0);
+	assert_string_equal(text, T_CREPLY "\"timestamp\":1,\"success\":true,\"offset\":0,"
+			    "\"length\":8,\"size\":0,\"crc32\":463008392}");
+	free(text);
+	msg_clear(&m);
+}
+
+static void test_headers_ext(void **state)
+{
+	struct msg m;
+
+	(void)state;
+	assert_int_equal(dec_str(T_REPORT "\"version\":\"1\","
+				 "\"headers\":{\"productId\":\"p-1.x:y_z\","
+				 "\"secureKey\":\"s3cr\\u00e9t \\\"k\\\"\",\"force\":true}}",
+				 &m, NULL), 0);
+	assert_string_equal(m.product_id, "p-1.x:y_z");
+	assert_string_equal(m.secure_key, "s3cr\xc3\xa9t \"k\"");
+	assert_true(m.force);
+	msg_clear(&m);
+	/* 128 bytes of key is the most. */
+	assert_int_equal(dec_str("{\"messageType\":\"REQUEST_FIRMWARE_CHUNK\",\"deviceId\":\"d1\","
+				 "\"firmwareId\":\"f\",\"offset\":0,\"length\":1,"
+				 "\"headers\":{\"secureKey\":\"" T_ID64 T_ID64 "\","
+				 "\"productId\":\"" T_ID64 "\"}}", &m, NULL), 0);
+	assert_int_equal(strlen(m.secure_key), 128);
+	assert_int_equal(strlen(m.product_id), 64);
+	msg_clear(&m);
+	/* null is absent, as everywhere. */
+	assert_int_equal(dec_str(T_REPORT "\"version\":\"1\",\"headers\":{\"productId\":null,"
+				 "\"secureKey\":null}}", &m, NULL), 0);
+	assert_string_equal(m.product_id, "");
+	assert_string_equal(m.secure_key, "");
+	msg_clear(&m);
+}
+
+/* No type writes secure_key (nor productId, a transport's business). */
+static void test_secure_key_never_encoded(void **state)
+{
+	(void)state;
+	for (int t = 0; t < MSG_TYPE_COUNT; t++) {
+		struct msg m;
+		char *text = NULL;
+		size_t n = 0;
+
+		build(&m, (enum msg_type)t, true);
+		util_strlcpy(m.secure_key, "TOPSECRET", sizeof(m.secure_key));
+		util_strlcpy(m.product_id, "prod9", sizeof(m.product_id));
+		assert_int_equal(msg_json_encode(&m, &text, &n), 0);
+		assert_null(strstr(text, "TOPSECRET"));
+		assert_null(strstr(text, "secureKey"));
+		assert_null(strstr(text, "prod9"));
+		free(text);
+		msg_clear(&m);
+	}
+}
+
+/* The encoder writes the CRC of the data it sends, whatever m->crc32 says,
+ * and an empty chunk (the end of the image) as "data":"". */
+static void test_encode_chunk_reply(void **state)
+{
+	struct msg m, back;
+	char *text = NULL;
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(dec_str(canon_chunk_reply, &m, NULL), 0);
+	m.crc32 = 12345;
+	assert_int_equal(msg_json_encode(&m, &text, &n), 0);
+	assert_string_equal(text, canon_chunk_reply);
+	free(text);
+	msg_clear(&m);
+
+	msg_init(&m, MSG_REQUEST_FIRMWARE_CHUNK_REPLY);
+	m.success = true;
+	m.has_success = true;
+	m.offset = 10;
+	m.size = 10;
+	m.timestamp = 2;
+	assert_int_equal(msg_json_encode(&m, &text, &n), 0);
+	assert_string_equal(text, "{\"messageType\":\"REQUEST_FIRMWARE_CHUNK_REPLY\","
+			    "\"timestamp\":2,\"success\":true,\"offset\":10,\"length\":0,"
+			    "\"size\":10,\"crc32\":0,\"data\":\"\"}");
+	assert_int_equal(dec(text, n, &back, NULL), 0);
+	assert_msg_equal(&m, &back);
+	free(text);
+	msg_clear(&back);
+}
+
+/* The largest chunk fits one message, in base64. */
+static void test_encode_chunk_max(void **state)
+{
+	struct msg m, back;
+	char *text = NULL;
+	size_t n = 0;
+
+	(void)state;
+	build(&m, MSG_REQUEST_FIRMWARE_CHUNK_REPLY, true);
+	set_chunk(&m, OTAGW_CHUNK_MAX, UINT64_C(1) << 40);
+	assert_int_equal(msg_json_encode(&m, &text, &n), 0);
+	assert_true(n <= OTAGW_MSG_MAX);
+	assert_int_equal(dec(text, n, &back, NULL), 0);
+	assert_msg_equal(&m, &back);
+	free(text);
+	msg_clear(&back);
+	msg_clear(&m);
+}
+
+static void test_encode_rejects_ext(void **state)
+{
+	static const uint8_t bytes[4] = { 1, 2, 3, 4 };
+	struct msg m;
+	char *text = NULL;
+	size_t n = 0;
+
+	(void)state;
+	build(&m, MSG_REQUEST_FIRMWARE_CHUNK, true);
+	m.length = 0;
+	assert_int_equal(msg_json_encode(&m, &text, &n), -EINVAL);
+	m.length = 1;
+	m.offset = (UINT64_C(1) << 53) + 1;
+	assert_int_equal(msg_json_encode(&m, &text, &n), -EINVAL);
+	msg_clear(&m);
+
+	build(&m, MSG_ERROR, true);
+	m.code[0] = '\0';
+	assert_int_equal(msg_json_encode(&m, &text, &n), -EINVAL);
+	msg_clear(&m);
+
+	/* data and length disagree. */
+	build(&m, MSG_REQUEST_FIRMWARE_CHUNK_REPLY, true);
+	assert_int_equal(msg_set_data(&m, bytes, sizeof(bytes)), 0);
+	m.length = 5;
+	assert_int_equal(msg_json_encode(&m, &text, &n), -EINVAL);
+	m.length = 3;
+	assert_int_equal(msg_json_encode(&m, &text, &n), -EINVAL);
+	/* More data than a message can carry: refused before any base64. */
+	set_chunk(&m, OTAGW_MSG_MAX, 0);
+	assert_int_equal(msg_json_encode(&m, &text, &n), -EMSGSIZE);
+	assert_null(text);
+	msg_clear(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -992,6 +1418,11 @@ int main(void)
 		cmocka_unit_test(test_canon_upgrade_reply),
 		cmocka_unit_test(test_canon_progress),
 		cmocka_unit_test(test_canon_reencode),
+		cmocka_unit_test(test_msg_data),
+		cmocka_unit_test(test_canon_chunk),
+		cmocka_unit_test(test_chunk_reply_failure_lenient),
+		cmocka_unit_test(test_chunk_reply_out_of_band),
+		cmocka_unit_test(test_headers_ext),
 		cmocka_unit_test(test_timestampe_alias),
 		cmocka_unit_test(test_message_alias_progress),
 		cmocka_unit_test(test_message_alias_reply),
@@ -1013,6 +1444,10 @@ int main(void)
 		cmocka_unit_test(test_encode_request_reply_failure),
 		cmocka_unit_test(test_encode_progress_failure),
 		cmocka_unit_test(test_encode_rejects),
+		cmocka_unit_test(test_secure_key_never_encoded),
+		cmocka_unit_test(test_encode_chunk_reply),
+		cmocka_unit_test(test_encode_chunk_max),
+		cmocka_unit_test(test_encode_rejects_ext),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -105,7 +105,10 @@ static void test_migrate_from_v1(void **state)
 	store_close(st);
 
 	assert_int_equal(store_open(&st, f->path, NULL), 0);
-	assert_int_equal(store_version(st), 2);
+	assert_int_equal(store_version(st), STORE_SCHEMA_VERSION);
+	/* v3: devices have a secure_key column, empty for the old rows */
+	assert_int_equal(scalar(st, "SELECT count(*) FROM pragma_table_info('device')"
+				" WHERE name = 'secure_key'"), 1);
 	/* data kept; the new column derived from what was there */
 	assert_int_equal(scalar(st, "SELECT count(*) FROM record"), 1);
 	assert_int_equal(scalar(st, "SELECT count(*) FROM task WHERE id = 't1' AND "

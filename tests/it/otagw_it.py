@@ -66,7 +66,10 @@ def free_port():
 
 
 def write_config(path, port, token=None, bind=HOST, log_level="info", extra=""):
+    # [tcp] port = 0: each test daemon must not claim the default device
+    # port 9000 (extra may open a [tcp] section again and set its own).
     lines = ["[gateway]", "log_level = %s" % log_level, "syslog = false", "",
+             "[tcp]", "port = 0", "",
              "[http]", "bind = %s" % bind, "port = %d" % port]
     if token is not None:
         lines.append("api_token = %s" % token)
@@ -344,14 +347,6 @@ class Gateway:
 
     def raw(self, data, timeout=5.0):
         return raw_exchange(self.port, data, timeout=timeout)
-
-    def curl(self, method, path, data=None, extra=()):
-        args = ["-X", method]
-        if self.token:
-            args += ["-H", "Authorization: Bearer " + self.token]
-        if data is not None:
-            args += ["-H", "Content-Type: application/json", "--data-binary", data]
-        return curl(args + list(extra) + [self.url(path)])
 
     # -- store snapshots ----------------------------------------------------
 

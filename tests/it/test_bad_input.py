@@ -177,6 +177,7 @@ def test_oversized_body_chunked_refused(gw, seeded):
     head = (b"POST /api/firmware HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b"Connection: close\r\nTransfer-Encoding: chunked\r\n\r\n")
     st, resp = gw.raw(head + chunks)
+    assert st != NO_ANSWER, "no answer in 5 s and the connection left open"
     assert st is None or 400 <= st < 500, resp[:300]
     intact(gw, seeded)
 

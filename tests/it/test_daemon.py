@@ -20,7 +20,9 @@ from conftest import TOKEN
 
 def _write(tmp_path, text, name="otagw.conf"):
     p = tmp_path / name
-    p.write_text(text)
+    # appended, so line numbers in the error cases stay as written; keeps
+    # these daemons off the default device port 9000
+    p.write_text(text + "\n[tcp]\nport = 0\n")
     return str(p)
 
 
@@ -74,7 +76,7 @@ def test_health(gw):
     st, h, hd = gw.req("GET", "/api/health")
     assert st == 200
     assert hd.get("Content-Type", "").startswith("application/json")
-    assert h["status"] == "ok" and h["schemaVersion"] == 2
+    assert h["status"] == "ok" and h["schemaVersion"] == 3
     assert isinstance(h["version"], str) and h["version"]
     assert isinstance(h["uptimeSeconds"], int) and 0 <= h["uptimeSeconds"] < 60
     up0 = h["uptimeSeconds"]
@@ -428,7 +430,7 @@ def test_pipelined_requests(gw):
     try:
         s.sendall(req + req + last)
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and got.count(b"HTTP/1.1 200") < 3:
+        while time.monotonic() < deadline:     # the last asks to close
             try:
                 b = s.recv(65536)
             except (socket.timeout, ConnectionResetError):
