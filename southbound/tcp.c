@@ -162,8 +162,7 @@ static void tcp_handle(struct tcp_conn *c, const struct msg *m)
 		return;
 	rc = core_handle(c->t->core, &c->s, m, &e);
 	if (rc)
-		tcp_error(c, m->message_id, rc == -EPROTO ? "not_allowed" : "refused", err_text(&e),
-			  false);
+		tcp_error(c, m->message_id, "refused", err_text(&e), false);
 }
 
 /* ---- receive ------------------------------------------------------------ */
@@ -207,7 +206,8 @@ static int tcp_one_frame(struct tcp_conn *c)
 		msg_clear(&m);
 		return 1;
 	}
-	last = ++c->errors >= TCP_ERRORS_MAX;
+	/* an unidentified peer that cannot speak gets no second try */
+	last = ++c->errors >= TCP_ERRORS_MAX || !c->s.device_id[0];
 	tcp_error(c, NULL, "bad_message", err_text(&e), last);
 	return last ? -1 : 1;
 }

@@ -6,6 +6,7 @@ each, a well-behaved device still completes report -> pull -> fetch ->
 success, GET /api/health is ok, and (conftest) the daemon exits 0 with no
 sanitizer report."""
 
+import json
 import os
 import socket
 import struct
@@ -88,15 +89,29 @@ def test_just_over_max_frame(tcpgw, tmp_path, codec):
 
 
 @pytest.mark.parametrize("codec", CODECS)
-def test_big_message_under_max_frame(tcpgw, tmp_path, codec):
-    """A valid 60 KiB message (an unknown key padded) is accepted."""
+def test_max_frame_boundary(tcpgw, tmp_path, codec):
+    """A line of exactly max_frame bytes ("\\n" included) or a frame of
+    exactly max_frame bytes (header included) is accepted (PROTOCOL.md 2,
+    3.3); one byte more is too_large."""
     g = tcpgw(codec)
     d = g.device("hbig", product_id="p1")
-    d.send(report_line("hbig", pad=60 * 1024))
+
+    def sized(msg, total):
+        """msg with an unknown "pad" key so that its wire form is total bytes."""
+        msg = dict(msg, pad="")
+        msg["pad"] = "a" * (total - len(devsim.encode(codec, msg)))
+        wire = devsim.encode(codec, msg)
+        assert len(wire) == total, len(wire)
+        return wire
+
+    d.send_raw(sized(d._with_headers(report_line("hbig")), MAX_FRAME))
+    d.sent_first = True
     assert d.pull()["code"] == "not_found"
     assert get_dev(g, "hbig")["firmwareVersion"] == "1.0.0"
     assert not d.errors(), d.errors()
-    check_after(g, tmp_path, "big")
+    d.send_raw(sized(report_line("hbig"), MAX_FRAME + 1))
+    assert_closed_with(d, "too_large")
+    check_after(g, tmp_path, "boundary")
 
 
 def test_frame_header_4gib(tcpgw, tmp_path):
@@ -116,18 +131,25 @@ def test_frame_header_4gib(tcpgw, tmp_path):
 # -- undecodable input ---------------------------------------------------------
 
 def test_bad_crc(tcpgw, tmp_path):
+    """A bad CRC is bad_message. As the first message (nothing identified
+    the device yet) the connection closes (PROTOCOL.md 6.5); later it goes
+    on with the next frame."""
     g = tcpgw("frame")
     d = g.device("hcrc", product_id="p1")
     good = devsim.encode("frame", d._with_headers(report_line("hcrc")))
     bad = bytearray(good)
     bad[12:16] = struct.pack(">I", (zlib.crc32(good[16:]) ^ 0xDEADBEEF) & 0xFFFFFFFF)
     d.send_raw(bytes(bad))                 # as the first message
-    err = d.wait_for("ERROR")
-    assert err["code"] == "bad_message", err
+    assert_closed_with(d, "bad_message")
     assert get_dev(g, "hcrc") is None, "a message with a bad CRC was acted on"
-    d.send_raw(good)                       # the connection is still usable
+    d.connect()
+    d.send_raw(good)
     assert d.pull()["code"] == "not_found"
     assert get_dev(g, "hcrc")["firmwareVersion"] == "1.0.0"
+    d.send_raw(bytes(bad))                 # identified now: the connection survives
+    err = d.wait_for("ERROR")
+    assert err["code"] == "bad_message", err
+    assert d.pull()["code"] == "not_found"
     # a flipped payload byte under a correct-looking length
     pull = bytearray(devsim.encode("frame", devsim.msg_pull("hcrc", "q-bad")))
     pull[20] ^= 0x01
@@ -137,6 +159,21 @@ def test_bad_crc(tcpgw, tmp_path):
     assert d.pull()["code"] == "not_found"
     assert not d.closed
     check_after(g, tmp_path, "crc")
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_bad_first_message_closes(tcpgw, tmp_path, codec):
+    """Until a valid message identified the device, one bad_message closes
+    the connection (PROTOCOL.md 6.5)."""
+    g = tcpgw(codec)
+    for i, raw in enumerate([b"{nope", b"\xff\xfe", b"[]",
+                             b'{"messageType":"REPORT_FIRMWARE","version":"1"}',
+                             b'{"messageType":"NO_SUCH_TYPE","deviceId":"hf"}']):
+        x = g.device("hf%d" % i, product_id="p1")
+        x.send_raw(_payload(codec, raw))
+        assert_closed_with(x, "bad_message")
+    assert g.ok("GET", "/api/devices")["total"] == 0
+    check_after(g, tmp_path, "first")
 
 
 BAD_PAYLOADS = [
@@ -254,11 +291,14 @@ def test_odd_fields(tcpgw, tmp_path, codec):
         if i % 3 == 2:
             d.close()                      # stay clear of the bad_message limit
             d.connect()
+            d.report("1.0.0")              # identify first: an unidentified bad message closes
     for dev_id in ("x" * 65, "a/b", "", "a b"):
         x = g.device(dev_id, product_id="p1")
         x.report("1.0.0")
         err = x.wait_for("ERROR", timeout=5)
-        assert err["code"] in ("bad_message", "refused", "unknown_device"), (dev_id, err)
+        assert err["code"] in ("bad_message", "unknown_device"), (dev_id, err)
+        assert x.wait_closed(3.0), "a first message with deviceId %r left the connection " \
+            "open" % dev_id
         x.close()
     assert g.ok("GET", "/api/devices?size=1000")["total"] == 1
     check_after(g, tmp_path, "odd")
