@@ -89,10 +89,10 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/otagw $(DESTDIR)$(SYSCONFDIR)/otagw/otagw.conf
 	-rmdir $(DESTDIR)$(SYSCONFDIR)/otagw
 
+SRC_ALL := $(wildcard gateway/*.[ch] cache/*.[ch] southbound/*.[ch] northbound/*.[ch])
 lint:
-	@! grep -nE '\b(atoi|sprintf|strcpy|strcat|strtok|gets|system)\s*\(' \
-		gateway/*.[ch] cache/*.[ch] southbound/*.[ch] northbound/*.[ch] 2>/dev/null \
-		|| (echo "banned function used"; false)
+	@if grep -nE '\b(atoi|sprintf|strcpy|strcat|strtok|gets|system)[[:space:]]*\(' $(SRC_ALL); \
+		then echo "lint: banned function used"; exit 1; fi
 
 clean:
 	rm -rf $(B)

@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* verify.c - mbedTLS digests and salted secret hashes; see verify.h. */
+/* verify.c - mbedTLS digests (saved and restored), ECDSA P-256 and salted
+ * secret hashes; see verify.h.
+ * Must not: do I/O or log; leak mbedTLS types or error codes to callers. */
 #include "verify.h"
 
+#include <mbedtls/base64.h>
 #include <mbedtls/md5.h>
+#include <mbedtls/pk.h>
 #include <mbedtls/version.h>
 #include <mbedtls/sha256.h>
 #include <stdio.h>
@@ -17,6 +21,24 @@
 #else
 #define VERIFY_MBED(call) mbedtls_##call##_ret
 #endif
+
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+#define VERIFY_GRP_ID(kp) ((kp)->MBEDTLS_PRIVATE(grp).id)
+#else
+#define VERIFY_GRP_ID(kp) ((kp)->grp.id)
+#endif
+
+#define VERIFY_STATE_MAGIC 0x4f564447u  /* "OVDG" */
+#define VERIFY_SIG_B64_MAX 256          /* a DER P-256 signature is <= 72 bytes, 96 in base64 */
+#define VERIFY_SIG_MAX 192              /* decoded bytes */
+
+/* Leads a verify_digest_save(); the context follows as plain bytes. */
+struct verify_state_hdr {
+	uint32_t magic;
+	uint32_t version;     /* MBEDTLS_VERSION_NUMBER of the writer */
+	uint32_t method;      /* enum verify_method */
+	uint32_t ctx_size;    /* sizeof the context, another guard against other builds */
+};
 
 struct verify_digest {
 	enum verify_method method;
@@ -80,6 +102,137 @@ void verify_digest_free(struct verify_digest *d)
 	else
 		mbedtls_sha256_free(&d->u.sha256);
 	free(d);
+}
+
+enum verify_method verify_digest_method(const struct verify_digest *d)
+{
+	return d->method;
+}
+
+static size_t verify_ctx_size(enum verify_method m)
+{
+	return m == VERIFY_MD5 ? sizeof(mbedtls_md5_context) : sizeof(mbedtls_sha256_context);
+}
+
+int verify_digest_save(const struct verify_digest *d, void *buf, size_t cap, size_t *len)
+{
+#if defined(MBEDTLS_MD5_ALT) || defined(MBEDTLS_SHA256_ALT)
+	return -ENOTSUP;    /* alternative contexts may hold pointers or hardware state */
+#else
+	struct verify_state_hdr h = {
+		.magic = VERIFY_STATE_MAGIC,
+		.version = MBEDTLS_VERSION_NUMBER,
+		.method = (uint32_t)d->method,
+		.ctx_size = (uint32_t)verify_ctx_size(d->method),
+	};
+
+	if (cap < sizeof(h) + h.ctx_size)
+		return -ENOSPC;
+	memcpy(buf, &h, sizeof(h));
+	memcpy((uint8_t *)buf + sizeof(h), &d->u, h.ctx_size);
+	*len = sizeof(h) + h.ctx_size;
+	return 0;
+#endif
+}
+
+/* 0 when h heads a state of len bytes this build wrote. */
+static int verify_state_check(const struct verify_state_hdr *h, size_t len)
+{
+	if (h->magic != VERIFY_STATE_MAGIC || h->version != MBEDTLS_VERSION_NUMBER)
+		return -EINVAL;
+	if (h->method != VERIFY_MD5 && h->method != VERIFY_SHA256)
+		return -EINVAL;
+	if (h->ctx_size != verify_ctx_size((enum verify_method)h->method) ||
+	    len != sizeof(*h) + h->ctx_size)
+		return -EINVAL;
+	return 0;
+}
+
+int verify_digest_load(struct verify_digest **out, const void *buf, size_t len)
+{
+	struct verify_state_hdr h;
+	struct verify_digest *d;
+	int rc;
+
+	if (len < sizeof(h))
+		return -EINVAL;
+	memcpy(&h, buf, sizeof(h));
+	rc = verify_state_check(&h, len);
+	if (rc)
+		return rc;
+	rc = verify_digest_new(&d, (enum verify_method)h.method);
+	if (rc)
+		return rc;
+	memcpy(&d->u, (const uint8_t *)buf + sizeof(h), h.ctx_size);
+#if MBEDTLS_VERSION_NUMBER < 0x03000000
+	if (d->method == VERIFY_SHA256 && d->u.sha256.is224) {
+		verify_digest_free(d);
+		return -EINVAL;
+	}
+#endif
+	*out = d;
+	return 0;
+}
+
+/* Parses key_pem into pk (initialised by the caller) and insists on P-256. */
+static int verify_p256_key(mbedtls_pk_context *pk, const char *key_pem, struct err_info *e)
+{
+	mbedtls_pk_type_t t;
+
+	if (!key_pem || !key_pem[0] ||
+	    mbedtls_pk_parse_public_key(pk, (const unsigned char *)key_pem, strlen(key_pem) + 1))
+		return err_set(e, -EINVAL, "ECDSA key: not a PEM public key");
+	t = mbedtls_pk_get_type(pk);
+	if (t != MBEDTLS_PK_ECKEY && t != MBEDTLS_PK_ECDSA)
+		return err_set(e, -EINVAL, "ECDSA key: not an EC key");
+	if (VERIFY_GRP_ID(mbedtls_pk_ec(*pk)) != MBEDTLS_ECP_DP_SECP256R1)
+		return err_set(e, -EINVAL, "ECDSA key: not a P-256 key");
+	return 0;
+}
+
+/* Decodes the base64 signature b64 into sig[VERIFY_SIG_MAX], *n bytes. */
+static int verify_sig_decode(const char *b64, uint8_t *sig, size_t *n, struct err_info *e)
+{
+	size_t len = b64 ? strnlen(b64, VERIFY_SIG_B64_MAX + 1) : 0;
+
+	if (!len || len > VERIFY_SIG_B64_MAX ||
+	    mbedtls_base64_decode(sig, VERIFY_SIG_MAX, n, (const unsigned char *)b64, len) || !*n)
+		return err_set(e, -EINVAL, "ECDSA signature: not base64 of at most %d bytes",
+			       VERIFY_SIG_MAX);
+	return 0;
+}
+
+int verify_ecdsa_p256(const char *key_pem, const uint8_t sha256[32], const char *sig_b64,
+		      struct err_info *e)
+{
+	mbedtls_pk_context pk;
+	uint8_t sig[VERIFY_SIG_MAX];
+	size_t n = 0;
+	int rc;
+
+	mbedtls_pk_init(&pk);
+	rc = verify_p256_key(&pk, key_pem, e);
+	if (!rc)
+		rc = verify_sig_decode(sig_b64, sig, &n, e);
+	if (!rc && mbedtls_pk_verify(&pk, MBEDTLS_MD_SHA256, sha256, 32, sig, n))
+		rc = err_set(e, -OTAGW_ESIGNATURE, "ECDSA signature does not verify");
+	mbedtls_pk_free(&pk);
+	return rc;
+}
+
+int verify_ecdsa_p256_inputs(const char *key_pem, const char *sig_b64, struct err_info *e)
+{
+	mbedtls_pk_context pk;
+	uint8_t sig[VERIFY_SIG_MAX];
+	size_t n = 0;
+	int rc;
+
+	mbedtls_pk_init(&pk);
+	rc = verify_p256_key(&pk, key_pem, e);
+	if (!rc)
+		rc = verify_sig_decode(sig_b64, sig, &n, e);
+	mbedtls_pk_free(&pk);
+	return rc;
 }
 
 int verify_sha256(const void *p, size_t n, uint8_t out[32])

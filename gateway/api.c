@@ -15,6 +15,7 @@
 
 #include "catalogue.h"
 #include "devices.h"
+#include "images.h"
 #include "json_in.h"
 #include "log.h"
 #include "records.h"
@@ -43,6 +44,7 @@ void api_init(struct api *a, struct core *core, struct store *st, const char *to
 	a->core = core;
 	a->st = st;
 	a->token = token;
+	a->images = NULL;
 	a->start_mono_ms = util_mono_ms();
 }
 
@@ -194,11 +196,26 @@ static int api_list(struct api_call *c, const struct api_page *p, cJSON *items, 
 
 /* ---- firmware ----------------------------------------------------------- */
 
+/* Adds "image" (its cache state) to a firmware's JSON. */
+static void api_add_image(struct api *a, cJSON *fw)
+{
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(fw, "id");
+	cJSON *img;
+
+	if (!a->images || !cJSON_IsString(id))
+		return;
+	img = images_firmware_json(a->images, id->valuestring);
+	if (img)
+		cJSON_AddItemToObject(fw, "image", img);
+}
+
 static int api_firmware_reply(struct api_call *c, int status, struct firmware *fw)
 {
 	cJSON *o = firmware_to_json(fw);
 
 	firmware_clear(fw);
+	if (o)
+		api_add_image(c->a, o);
 	return o ? api_json(c, status, o) : -ENOMEM;
 }
 
@@ -213,6 +230,12 @@ static int api_firmware_list(struct api_call *c)
 	if (api_paging(c, &p) || api_id_arg(c, "productId", &product))
 		return 0;
 	rc = catalogue_list(c->a->st, product, p.page, p.size, &items, &total);
+	if (!rc) {
+		cJSON *it;
+
+		cJSON_ArrayForEach(it, items)
+			api_add_image(c->a, it);
+	}
 	return rc ? api_fail(c, rc, NULL) : api_list(c, &p, items, total);
 }
 
@@ -251,6 +274,11 @@ static int api_firmware_put(struct api_call *c)
 	if (api_body(c, &body))
 		return 0;
 	rc = catalogue_update(c->a->st, c->id, body, &fw, &e);
+	if (!rc && c->a->images && (cJSON_HasObjectItem(body, "url") ||
+				    cJSON_HasObjectItem(body, "size") ||
+				    cJSON_HasObjectItem(body, "sign") ||
+				    cJSON_HasObjectItem(body, "signMethod")))
+		images_firmware_changed(c->a->images, c->id);   /* the old image may not match */
 	cJSON_Delete(body);
 	return rc ? api_fail(c, rc, &e) : api_firmware_reply(c, 200, &fw);
 }
@@ -605,6 +633,159 @@ static int api_task_records(struct api_call *c)
 	return rc ? api_fail(c, rc, NULL) : api_list(c, &p, items, total);
 }
 
+/* ---- image cache -------------------------------------------------------- */
+
+static int api_cache_list(struct api_call *c)
+{
+	cJSON *o;
+	int rc;
+
+	if (!c->a->images)
+		return api_error(c, 404, "no image cache");
+	rc = images_list(c->a->images, &o);
+	return rc ? api_fail(c, rc, NULL) : api_json(c, 200, o);
+}
+
+static int api_cache_delete(struct api_call *c)
+{
+	struct err_info e = { 0 };
+	int rc;
+
+	if (!c->a->images)
+		return api_error(c, 404, "no image cache");
+	rc = images_remove(c->a->images, c->id, &e);
+	return rc ? api_fail(c, rc, &e) : api_no_content(c);
+}
+
+struct api_upload {
+	struct images *im;
+	struct images_upload *u;
+	char fw_id[OTAGW_ID_MAX];
+};
+
+static bool api_authorized(const struct api *a, const struct http_req *req);
+
+/* "/api/firmware/<id>/image" -> id; false for anything else. */
+static bool api_upload_path(const char *path, char id[OTAGW_ID_MAX])
+{
+	static const char pre[] = "/api/firmware/";
+	const char *p = path + sizeof(pre) - 1, *slash;
+
+	if (strncmp(path, pre, sizeof(pre) - 1))
+		return false;
+	slash = strchr(p, '/');
+	if (!slash || (size_t)(slash - p) >= OTAGW_ID_MAX || strcmp(slash, "/image"))
+		return false;
+	memcpy(id, p, (size_t)(slash - p));
+	id[slash - p] = '\0';
+	return util_id_valid(id);
+}
+
+static bool api_upload_match(void *ctx, const struct http_req *req)
+{
+	char id[OTAGW_ID_MAX];
+
+	return req->method == HTTP_PUT && api_upload_path(req->path, id);
+}
+
+/* Answers resp with {"error": text} and status (a stream has no api_call). */
+static int api_stream_error(struct api *a, struct http_resp *resp, int status, const char *text)
+{
+	struct api_call c = { .a = a, .resp = resp };
+
+	resp->content_type = "application/json";
+	if (status == 401)
+		resp->www_authenticate = "Bearer realm=\"otagw\"";
+	return api_error(&c, status, "%s", text) ?: 1;
+}
+
+static int api_upload_begin(void *ctx, const struct http_req *req, uint64_t len, void **state,
+			    struct http_resp *resp)
+{
+	struct api *a = ctx;
+	struct err_info e = { 0 };
+	struct api_upload *up;
+	int rc;
+
+	if (!api_authorized(a, req))
+		return api_stream_error(a, resp, 401, "missing or wrong API token");
+	if (!a->images)
+		return api_stream_error(a, resp, 404, "no image cache");
+	up = calloc(1, sizeof(*up));
+	if (!up)
+		return -ENOMEM;
+	up->im = a->images;
+	if (!api_upload_path(req->path, up->fw_id) || !len) {
+		free(up);
+		return api_stream_error(a, resp, 400, "the body must be the image");
+	}
+	rc = images_upload_begin(a->images, up->fw_id, len, &up->u, &e);
+	if (rc) {
+		free(up);
+		return api_stream_error(a, resp, rc == -ENOSPC ? 507 : api_status(rc), err_text(&e));
+	}
+	*state = up;
+	LOGI("firmware %s: upload of %llu bytes started", up->fw_id, (unsigned long long)len);
+	return 0;
+}
+
+static int api_upload_data(void *state, const void *buf, size_t len, struct http_resp *resp)
+{
+	struct api_upload *up = state;
+	struct err_info e = { 0 };
+	int rc = images_upload_feed(up->u, buf, len, &e);
+
+	if (!rc)
+		return 0;
+	images_upload_abort(up->u);
+	free(up);
+	return api_stream_error(NULL, resp, rc == -EFBIG ? 413 : rc == -ENOSPC ? 507 : 500,
+				err_text(&e));
+}
+
+static int api_upload_end(void *state, struct http_resp *resp)
+{
+	struct api_upload *up = state;
+	struct err_info e = { 0 };
+	int rc = images_upload_end(up->u, &e);
+	cJSON *o;
+
+	if (rc) {
+		free(up);
+		return api_stream_error(NULL, resp, rc == -ENOSPC ? 507 : 422, err_text(&e)) > 0 ?
+			0 : -ENOMEM;
+	}
+	o = cJSON_CreateObject();
+	if (o) {
+		cJSON_AddStringToObject(o, "id", up->fw_id);
+		cJSON_AddItemToObject(o, "image", images_firmware_json(up->im, up->fw_id));
+	}
+	free(up);
+	resp->content_type = "application/json";
+	resp->status = 200;
+	resp->body = o ? cJSON_PrintUnformatted(o) : NULL;
+	resp->body_len = resp->body ? strlen(resp->body) : 0;
+	cJSON_Delete(o);
+	return resp->body ? 0 : -ENOMEM;
+}
+
+static void api_upload_abort(void *state)
+{
+	struct api_upload *up = state;
+
+	LOGW("firmware %s: upload interrupted", up->fw_id);
+	images_upload_abort(up->u);
+	free(up);
+}
+
+const struct http_stream_ops api_image_upload = {
+	.match = api_upload_match,
+	.begin = api_upload_begin,
+	.data = api_upload_data,
+	.end = api_upload_end,
+	.abort = api_upload_abort,
+};
+
 /* ---- health ------------------------------------------------------------- */
 
 static int api_health(struct api_call *c)
@@ -647,6 +828,8 @@ static const struct api_route api_routes[] = {
 	{ HTTP_POST, "/api/tasks/*/publish", api_task_publish },
 	{ HTTP_POST, "/api/tasks/*/cancel", api_task_cancel },
 	{ HTTP_GET, "/api/tasks/*/records", api_task_records },
+	{ HTTP_GET, "/api/cache", api_cache_list },
+	{ HTTP_DELETE, "/api/cache/*", api_cache_delete },
 };
 
 /* Matches path against pattern; a '*' segment must be a valid id and is

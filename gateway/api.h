@@ -15,9 +15,12 @@
 #include "http.h"
 #include "store.h"
 
+struct images;
+
 struct api {
 	struct core *core;        /* borrowed */
 	struct store *st;         /* borrowed */
+	struct images *images;    /* borrowed; NULL: no image cache */
 	const char *token;        /* borrowed; "" or NULL = no token needed */
 	int64_t start_mono_ms;    /* for uptime */
 };
@@ -25,5 +28,8 @@ struct api {
 void api_init(struct api *a, struct core *core, struct store *st, const char *token);
 /* The http_handler for the /api prefix; ctx is a struct api. */
 int api_handle(void *ctx, const struct http_req *req, struct http_resp *resp);
+/* PUT /api/firmware/{id}/image: the raw image, streamed into the cache;
+ * ctx is a struct api with images set. */
+extern const struct http_stream_ops api_image_upload;
 
 #endif

@@ -78,7 +78,10 @@ struct fw_sign_method {
 	size_t hex_len;
 };
 
-static const struct fw_sign_method fw_methods[] = { { "md5", 32 }, { "sha256", 64 } };
+/* hex_len 0: the sign is base64 (a DER ECDSA P-256 signature over the
+ * image's SHA-256, checked against [cache] signing_key). */
+static const struct fw_sign_method fw_methods[] = { { "md5", 32 }, { "sha256", 64 },
+						     { "ecdsa-p256", 0 } };
 
 void firmware_clear(struct firmware *fw)
 {
@@ -264,14 +267,32 @@ static bool fw_url_ok(const char *url)
 		skip = 7;
 	else if (!strncasecmp(url, "https://", 8))
 		skip = 8;
-	else if (!strncmp(url, "file:///", 8))
-		skip = 7;               /* a local image (until the cache lands) */
 	else if (url[0] != '/')
 		return false;
 	if (skip && !url[skip])
 		return false;           /* a scheme without a host */
 	/* Spaces, CR/LF: never into a request line or a header. */
 	return !fw_has_ctl(url) && !strchr(url, ' ');
+}
+
+/* A base64 signature: A-Z a-z 0-9 + / with = padding, 8-256 chars. */
+static int fw_check_base64(const char *s, struct err_info *e)
+{
+	size_t n = strlen(s), pad = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '=' && i + 2 >= n)
+			pad++;
+		else if (!isalnum(c) && c != '+' && c != '/')
+			return err_set(e, -EINVAL, "field 'sign': expected base64 for ecdsa-p256");
+		else if (pad)
+			return err_set(e, -EINVAL, "field 'sign': base64 padding inside");
+	}
+	if (n < 8 || n % 4)
+		return err_set(e, -EINVAL, "field 'sign': base64 of a DER signature expected");
+	return 0;
 }
 
 /* Lower-cases fw->sign_method and fw->sign and checks them together. */
@@ -284,13 +305,15 @@ static int fw_check_sign(struct firmware *fw, struct err_info *e)
 		if (util_ieq(fw->sign_method, fw_methods[i].name))
 			m = &fw_methods[i];
 	if (fw->sign_method[0] && !m)
-		return err_set(e, -EINVAL, "field 'signMethod': expected md5 or sha256");
+		return err_set(e, -EINVAL, "field 'signMethod': expected md5, sha256 or ecdsa-p256");
 	if (m)
 		util_strlcpy(fw->sign_method, m->name, sizeof(fw->sign_method));
 	if (!len)
 		return 0;
 	if (!m)
 		return err_set(e, -EINVAL, "field 'signMethod' is required when sign is given");
+	if (!m->hex_len)
+		return fw_check_base64(fw->sign, e);
 	for (size_t i = 0; i < len; i++) {
 		if (!isxdigit((unsigned char)fw->sign[i]))
 			return err_set(e, -EINVAL, "field 'sign': expected hex digits");
@@ -314,8 +337,7 @@ static int fw_check(struct firmware *fw, struct err_info *e)
 			       "characters");
 	if (fw->url[0] && !fw_url_ok(fw->url))
 		return err_set(e, -EINVAL,
-			       "field 'url': expected http://, https://, file:///path or a path "
-			       "starting with /");
+			       "field 'url': expected http://, https:// or a path starting with /");
 	return fw_check_sign(fw, e);
 }
 

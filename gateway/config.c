@@ -15,7 +15,7 @@
 #include "otagw_limits.h"
 #include "util.h"
 
-enum config_type { CT_STR, CT_UINT, CT_BOOL, CT_LOGLEVEL, CT_IPV4, CT_ENUM };
+enum config_type { CT_STR, CT_UINT, CT_BOOL, CT_LOGLEVEL, CT_IPV4, CT_ENUM, CT_U64 };
 
 struct config_key {
 	const char *section;
@@ -37,6 +37,8 @@ struct config_key {
 #define CK_TYPED(sec, key, type, field, def, help) \
 	{ sec, key, type, offsetof(struct config, field), \
 	  sizeof(((struct config *)0)->field), 0, 0, NULL, def, help }
+#define CK_U64(sec, key, field, lo, hi, def, help) \
+	{ sec, key, CT_U64, offsetof(struct config, field), 0, lo, hi, NULL, def, help }
 #define CK_ENUM(sec, key, field, choices, def, help) \
 	{ sec, key, CT_ENUM, offsetof(struct config, field), 0, 0, 0, choices, def, help }
 
@@ -76,6 +78,20 @@ static const struct config_key config_keys[] = {
 	       "productId for new devices whose first message has no headers.productId"),
 	CK_STR("tcp", "image_url", tcp.image_url, "chunk:{firmwareId}",
 	       "url given to TCP devices for an image; {firmwareId} is replaced"),
+	CK_U64("cache", "max_bytes", cache.max_bytes, 1048576, UINT64_C(1) << 50, "1073741824",
+	       "bytes of verified images kept; least recently used unpinned ones go first"),
+	CK_U64("cache", "min_free_bytes", cache.min_free_bytes, 0, UINT64_C(1) << 50, "67108864",
+	       "a download that would leave less free disk than this fails (cache full)"),
+	CK_UINT("cache", "max_downloads", cache.max_downloads, 1, 64, "2",
+		"downloads running at once"),
+	CK_UINT("cache", "timeout", cache.timeout, 1, 3600, "60",
+		"seconds without a byte before a download attempt fails and is retried"),
+	CK_UINT("cache", "max_retry_delay", cache.max_retry_delay, 1, 86400, "300",
+		"seconds, the cap of the retry backoff (with jitter) of transient failures"),
+	CK_STR("cache", "ca_file", cache.ca_file, "",
+	       "PEM CA bundle for https downloads; empty = the system store"),
+	CK_STR("cache", "signing_key", cache.signing_key, "",
+	       "PEM public key (EC P-256) for firmware with signMethod ecdsa-p256"),
 };
 
 static const char *const config_sections[] = { "gateway", "http", "tcp", "cloud", "cache",
@@ -105,6 +121,11 @@ static int config_set(struct config *cfg, const struct config_key *k, const char
 		return 0;
 	case CT_LOGLEVEL:
 		return gw_log_level_parse(v, (enum log_level *)field);
+	case CT_U64:
+		if (parse_u64(v, strlen(v), k->max, &u) || u < k->min)
+			return -ERANGE;
+		*(uint64_t *)field = u;
+		return 0;
 	case CT_ENUM:
 		for (unsigned i = 0; k->choices[i]; i++) {
 			if (!strcmp(v, k->choices[i])) {
@@ -128,9 +149,9 @@ static const char *config_type_hint(const struct config_key *k)
 {
 	static const char *const hints[] = { "a string", "an integer", "true or false",
 					     "error, warn, info or debug", "an IPv4 address",
-					     "one of the listed names" };
+					     "one of the listed names", "" };
 
-	if (k->type == CT_UINT)
+	if (k->type == CT_UINT || k->type == CT_U64)
 		return "an integer in range";
 	return hints[k->type];
 }
@@ -335,6 +356,6 @@ void config_print_defaults(void *file)
 		}
 		fprintf(f, "# %s\n#%s = %s\n", k->help, k->name, k->def);
 	}
-	fprintf(f, "\n# [cloud], [cache] and [serial NAME] sections are accepted;\n"
+	fprintf(f, "\n# [cloud] and [serial NAME] sections are accepted;\n"
 		   "# their keys are documented in the README as those features land.\n");
 }

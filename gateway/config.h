@@ -47,6 +47,15 @@ struct config {
 		char default_product[64];       /* productId for devices that give none */
 		char image_url[CONFIG_STR_MAX]; /* url given to TCP devices; {firmwareId} */
 	} tcp;
+	struct {
+		uint64_t max_bytes;             /* quota of verified images */
+		uint64_t min_free_bytes;        /* keep this much of the disk free */
+		unsigned max_downloads;         /* at once */
+		unsigned timeout;               /* s without a byte: the attempt fails */
+		unsigned max_retry_delay;       /* s, cap of the retry backoff */
+		char ca_file[PATH_MAX];         /* PEM CA bundle; "" = system store */
+		char signing_key[PATH_MAX];     /* PEM public key for ecdsa-p256 */
+	} cache;
 	size_t n_serial;
 	struct config_serial serial[CONFIG_SERIAL_MAX];
 };

@@ -4,15 +4,14 @@
 #define LOG_MOD "core"
 #include "core.h"
 
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include "catalogue.h"
 #include "devices.h"
+#include "images.h"
 #include "log.h"
 #include "records.h"
 #include "util.h"
@@ -22,10 +21,12 @@
 typedef int (*core_handler)(struct core *c, struct session *s, const struct msg *in,
 			    struct err_info *e);
 
-void core_init(struct core *c, struct store *st, struct session_reg *sessions)
+void core_init(struct core *c, struct store *st, struct session_reg *sessions,
+	       struct images *images)
 {
 	c->st = st;
 	c->sessions = sessions;
+	c->images = images;
 }
 
 static int64_t core_ts(const struct msg *m)
@@ -248,26 +249,21 @@ static int core_on_downlink(struct core *c, struct session *s, const struct msg 
 		       msg_type_name(in->type));
 }
 
-/* Reads [offset, offset + want) of the image at a file:// url into m->data.
- * Until the image cache lands, a firmware's file:// url is its image. */
-static int core_read_image(const char *url, uint64_t offset, uint32_t want, struct msg *m)
+/* Reads [offset, offset + want) of firmware_id's verified image into
+ * m->data and its size into m->size. -EAGAIN while it downloads, -ENOENT
+ * when there is none, -ERANGE past the end. */
+static int core_read_image(struct core *c, const char *firmware_id, uint64_t offset,
+			   uint32_t want, struct msg *m)
 {
-	static const char scheme[] = "file://";
-	struct stat sb;
 	uint8_t *data;
 	ssize_t n = 0;
-	int fd, rc = 0;
+	int fd, rc;
 
-	if (strncmp(url, scheme, sizeof(scheme) - 1) || url[sizeof(scheme) - 1] != '/')
+	if (!c->images)
 		return -ENOENT;
-	fd = open(url + sizeof(scheme) - 1, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -ENOENT;
-	if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
-		close(fd);
-		return -ENOENT;
-	}
-	m->size = (uint64_t)sb.st_size;
+	rc = images_open(c->images, firmware_id, &fd, &m->size, NULL);
+	if (rc)
+		return rc;
 	if (offset > m->size) {
 		close(fd);
 		return -ERANGE;
@@ -278,10 +274,7 @@ static int core_read_image(const char *url, uint64_t offset, uint32_t want, stru
 	if (data && want)
 		n = pread(fd, data, want, (off_t)offset);
 	close(fd);
-	if (!data || n != (ssize_t)want)
-		rc = data ? -EIO : -ENOMEM;
-	if (!rc)
-		rc = msg_set_data(m, data, want);
+	rc = !data ? -ENOMEM : n != (ssize_t)want ? -EIO : msg_set_data(m, data, want);
 	free(data);
 	return rc;
 }
@@ -317,11 +310,12 @@ static int core_on_chunk(struct core *c, struct session *s, const struct msg *in
 			 struct err_info *e)
 {
 	static const struct { int rc; const char *code, *text; } fails[] = {
-		{ -ENOENT, "not_ready", "the image is not available on the gateway yet" },
+		{ -EAGAIN, "not_ready", "the image is still downloading: retry later" },
+		{ -ENOENT, "not_ready", "the image is not on the gateway (not downloaded or "
+					"uploaded yet)" },
 		{ -ERANGE, "out_of_range", "offset is beyond the end of the image" },
 	};
 	uint32_t want = in->length < s->max_chunk ? in->length : s->max_chunk;
-	struct firmware fw = { 0 };
 	struct msg reply;
 	struct record r;
 	int rc;
@@ -333,15 +327,13 @@ static int core_on_chunk(struct core *c, struct session *s, const struct msg *in
 	reply.offset = in->offset;
 	reply.timestamp = util_now_ms();
 	if (!s->max_chunk || record_find(c->st, in->device_id, REC_UNFINISHED, NULL,
-					 in->firmware_id, true, &r) ||
-	    catalogue_get(c->st, r.firmware_id, &fw, NULL)) {
+					 in->firmware_id, true, &r)) {
 		util_strlcpy(reply.code, "not_found", sizeof(reply.code));
 		util_strlcpy(reply.error_reason, "no upgrade of this firmware is pending for the device",
 			     sizeof(reply.error_reason));
 		return core_send_reply(s, &reply);
 	}
-	rc = core_read_image(fw.url, in->offset, want, &reply);
-	firmware_clear(&fw);
+	rc = core_read_image(c, r.firmware_id, in->offset, want, &reply);
 	for (size_t i = 0; rc && i < OTAGW_ARRAY_SIZE(fails); i++) {
 		if (rc == fails[i].rc) {
 			util_strlcpy(reply.code, fails[i].code, sizeof(reply.code));
@@ -442,6 +434,9 @@ int core_publish(struct core *c, const char *task_id, bool all, const char *cons
 		rc = tasks_get(c->st, task_id, &t, e);
 	if (rc)
 		return rc;
+	if (c->images && images_prefetch(c->images, t.firmware_id))
+		LOGW("task %s: cannot start fetching the image of firmware %s", task_id,
+		     t.firmware_id);
 	if (t.mode == TASK_PUSH)
 		rc = records_each(c->st, task_id, NULL, REC_MASK(REC_WAITING), core_push_walk_fn, &w);
 	task_clear(&t);

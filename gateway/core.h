@@ -30,12 +30,17 @@
 #include "store.h"
 #include "tasks.h"
 
+struct images;
+
 struct core {
 	struct store *st;                 /* borrowed */
 	struct session_reg *sessions;     /* borrowed */
+	struct images *images;            /* borrowed; NULL: no cache (no chunks) */
 };
 
-void core_init(struct core *c, struct store *st, struct session_reg *sessions);
+/* images may be NULL (then no in-band image delivery, no prefetch). */
+void core_init(struct core *c, struct store *st, struct session_reg *sessions,
+	       struct images *images);
 
 /* Handles one message from session s (which carries the transport ops and,
  * once bound, the device id). Replies go out via s->ops->send before this

@@ -6,6 +6,7 @@
 #ifndef OTAGW_HTTP_H
 #define OTAGW_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +45,25 @@ struct http_resp {
 /* A handler answers synchronously. It returns 0 with resp filled, or
  * negative when it could not even build a response (loop answers 500). */
 typedef int (*http_handler)(void *ctx, const struct http_req *req, struct http_resp *resp);
+
+/* A handler that takes the request body as a stream (image uploads), so
+ * nothing proportional to the body is held in memory. All run on the loop. */
+struct http_stream_ops {
+	/* True when this handler takes req (method and path). */
+	bool (*match)(void *ctx, const struct http_req *req);
+	/* Starts a body of content_length bytes (Content-Length is required).
+	 * 0: accepted, *state is the handler's until end() or abort(); else
+	 * resp holds the answer and no body is read (the connection closes). */
+	int (*begin)(void *ctx, const struct http_req *req, uint64_t content_length,
+		     void **state, struct http_resp *resp);
+	/* One piece of the body. Non-zero: resp holds the answer, the handler
+	 * has released state, the rest of the body is not read. */
+	int (*data)(void *state, const void *buf, size_t len, struct http_resp *resp);
+	/* The whole body is in: fill resp, release state. */
+	int (*end)(void *state, struct http_resp *resp);
+	/* The connection went away mid-body: release state. */
+	void (*abort)(void *state);
+};
 
 /* The first query argument called name, or NULL. */
 const char *http_arg(const struct http_req *req, const char *name);

@@ -18,6 +18,7 @@
 #include "util.h"
 
 #define LOOP_ROUTES_MAX 8
+#define LOOP_STREAMS_MAX 4
 #define LOOP_CHUNK 65536
 #define LOOP_PATH_MAX 2048
 #define LOOP_AUTH_MAX 1024
@@ -36,9 +37,11 @@ struct loop {
 	bool stop;
 	size_t nroutes;
 	struct loop_route_ent routes[LOOP_ROUTES_MAX];
+	size_t nstreams;
+	struct { const struct http_stream_ops *ops; void *ctx; } streams[LOOP_STREAMS_MAX];
 };
 
-enum http_conn_state { HC_IDLE, HC_BODY, HC_HEADERS, HC_SENDING };
+enum http_conn_state { HC_IDLE, HC_BODY, HC_STREAM, HC_HEADERS, HC_SENDING };
 
 /* Per HTTP connection; lws allocates and zeroes it. */
 struct http_conn {
@@ -55,12 +58,16 @@ struct http_conn {
 	bool close_after;
 	struct http_resp resp;
 	size_t sent;
+	const struct http_stream_ops *stream;   /* HC_STREAM: who takes the body */
+	void *stream_state;
 };
 
 /* ---- responses ---------------------------------------------------------- */
 
 static void http_conn_reset(struct http_conn *hc)
 {
+	if (hc->stream && hc->stream_state)
+		hc->stream->abort(hc->stream_state);
 	free(hc->body);
 	free(hc->resp.body);
 	memset(hc, 0, sizeof(*hc));
@@ -239,6 +246,60 @@ static bool http_conn_peer_loopback(struct lws *wsi)
 	return !strncmp(peer, "127.", 4) || !strncmp(peer, "::ffff:127.", 11);
 }
 
+/* Offers the request to the stream handlers. true when one took it (the
+ * body will stream to it); false with resp filled when it refused; false
+ * with no resp when none wanted it. */
+static void loop_stream_end(struct lws *wsi, struct http_conn *hc)
+{
+	void *st = hc->stream_state;
+
+	hc->stream_state = NULL;
+	if (hc->stream->end(st, &hc->resp) || !hc->resp.status)
+		http_conn_error(hc, 500, "internal error");
+	http_conn_respond(wsi, hc);
+}
+
+/* A piece of a streamed body; a refusal answers at once and closes. */
+static void loop_stream_data(struct lws *wsi, struct http_conn *hc, const void *in, size_t len)
+{
+	if (!len)
+		return;
+	if (!hc->stream->data(hc->stream_state, in, len, &hc->resp))
+		return;
+	hc->stream_state = NULL;
+	if (!hc->resp.status)
+		http_conn_error(hc, 500, "internal error");
+	hc->close_after = true;
+	http_conn_respond(wsi, hc);
+}
+
+static bool loop_stream_start(struct lws *wsi, struct loop *l, struct http_conn *hc,
+			      bool has_length, uint64_t len)
+{
+	for (size_t i = 0; i < l->nstreams; i++) {
+		const struct http_stream_ops *ops = l->streams[i].ops;
+
+		if (!ops->match(l->streams[i].ctx, &hc->req))
+			continue;
+		if (!has_length) {
+			http_conn_error(hc, 411, "Content-Length required");
+			return false;
+		}
+		if (ops->begin(l->streams[i].ctx, &hc->req, len, &hc->stream_state, &hc->resp)) {
+			hc->stream_state = NULL;
+			if (!hc->resp.status)
+				http_conn_error(hc, 500, "internal error");
+			return false;
+		}
+		hc->stream = ops;
+		hc->state = HC_STREAM;
+		if (!len)
+			loop_stream_end(wsi, hc);
+		return true;
+	}
+	return false;
+}
+
 static int http_conn_start(struct lws *wsi, struct loop *l, struct http_conn *hc,
 			   const char *uri, size_t len)
 {
@@ -265,6 +326,12 @@ static int http_conn_start(struct lws *wsi, struct loop *l, struct http_conn *hc
 	hc->route = loop_find_route(l, hc->path);
 	n = lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH);
 	if (n > 0 && parse_u64(clen, (size_t)n, UINT64_MAX, &body_len)) {
+		http_conn_error(hc, 400, "bad Content-Length");
+		hc->close_after = true;
+	} else if (loop_stream_start(wsi, l, hc, n > 0, body_len)) {
+		return 0;
+	} else if (hc->resp.status) {
+		hc->close_after = true;   /* a stream handler refused: the body stays unread */
 		http_conn_error(hc, 400, "bad Content-Length");
 		hc->close_after = true;
 	} else if (!hc->route) {
@@ -324,8 +391,12 @@ static int loop_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void 
 	case LWS_CALLBACK_HTTP:
 		return http_conn_start(wsi, l, hc, in, len);
 	case LWS_CALLBACK_HTTP_BODY:
+		if (hc->state == HC_STREAM)
+			loop_stream_data(wsi, hc, in, len);
 		return http_conn_body(hc, in, len);
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (hc->state == HC_STREAM)
+			loop_stream_end(wsi, hc);
 		if (hc->state != HC_BODY)
 			return 0;
 		if (hc->too_big) {
@@ -490,6 +561,15 @@ int loop_route(struct loop *l, const char *prefix, http_handler fn, void *ctx, s
 	r->ctx = ctx;
 	r->max_body = max_body;
 	l->nroutes++;
+	return 0;
+}
+
+int loop_stream(struct loop *l, const struct http_stream_ops *ops, void *ctx)
+{
+	if (l->nstreams >= LOOP_STREAMS_MAX)
+		return -ENOSPC;
+	l->streams[l->nstreams].ops = ops;
+	l->streams[l->nstreams++].ctx = ctx;
 	return 0;
 }
 

@@ -33,6 +33,10 @@ void loop_free(struct loop *l);
 int loop_route(struct loop *l, const char *prefix, http_handler fn, void *ctx,
 	       size_t max_body) OTAGW_MUST_CHECK;
 
+/* Offers every request to ops->match first; the ones it takes get their
+ * body streamed to ops (ctx borrowed until loop_free). */
+int loop_stream(struct loop *l, const struct http_stream_ops *ops, void *ctx) OTAGW_MUST_CHECK;
+
 /* Runs until SIGINT/SIGTERM or loop_stop(). 0 on a clean stop. */
 int loop_run(struct loop *l);
 void loop_stop(struct loop *l);

@@ -15,7 +15,10 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "cache.h"
 #include "config.h"
+#include "fetch.h"
+#include "images.h"
 #include "core.h"
 #include "devices.h"
 #include "log.h"
@@ -36,6 +39,9 @@ struct gw {
 	struct loop *loop;
 	struct loop_timer tick;
 	struct tcp *tcp;              /* NULL when [tcp] port = 0 */
+	struct cache *cache;
+	struct fetch *fetch;
+	struct images *images;
 };
 
 static void usage(FILE *f)
@@ -177,6 +183,57 @@ static int gw_open_tcp(struct gw *g)
 	return 0;
 }
 
+/* Reads a small text file (a PEM key) whole; NULL with a log on error. */
+static char *gw_read_text(const char *path)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *f = fopen(path, "re");
+
+	if (f) {
+		buf = calloc(1, 16384);
+		n = buf ? fread(buf, 1, 16383, f) : 0;
+		fclose(f);
+	}
+	if (!buf || !n) {
+		LOGE("cannot read %s", path);
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+static int gw_open_cache(struct gw *g)
+{
+	const struct config *cfg = &g->cfg;
+	struct fetch_cfg fc = { .ctx = loop_context(g->loop), .ca_file = cfg->cache.ca_file,
+				.max_redirects = 5, .timeout_s = cfg->cache.timeout };
+	struct images_cfg ic = { .max_bytes = cfg->cache.max_bytes,
+				 .min_free_bytes = cfg->cache.min_free_bytes,
+				 .max_downloads = cfg->cache.max_downloads,
+				 .max_retry_delay = cfg->cache.max_retry_delay };
+	char dir[PATH_MAX + 16], *key = NULL;
+	struct err_info e = { 0 };
+	int rc = -1;
+
+	snprintf(dir, sizeof(dir), "%s/cache", cfg->gateway.data_dir);
+	if (cfg->cache.signing_key[0]) {
+		key = gw_read_text(cfg->cache.signing_key);
+		if (!key)
+			return -1;
+		ic.signing_key_pem = key;
+	}
+	if (cache_open(&g->cache, dir, &e) || fetch_new(&g->fetch, &fc, &e) ||
+	    images_new(&g->images, g->st, g->cache, g->fetch, loop_context(g->loop), &ic, &e))
+		LOGE("%s", err_text(&e));
+	else if (images_reconcile(g->images))
+		LOGE("cannot reconcile the image cache in %s", dir);
+	else
+		rc = 0;
+	free(key);
+	return rc;
+}
+
 static int gw_open(struct gw *g)
 {
 	struct loop_cfg lc = { .http_bind = g->cfg.http.bind, .http_port = g->cfg.http.port };
@@ -192,15 +249,19 @@ static int gw_open(struct gw *g)
 		LOGE("cannot initialise the device registry");
 		return -1;
 	}
-	core_init(&g->core, g->st, g->sessions);
-	api_init(&g->api, &g->core, g->st, g->cfg.http.api_token);
 	if (loop_new(&g->loop, &lc, &e)) {
 		LOGE("%s", err_text(&e));
 		return -1;
 	}
+	if (gw_open_cache(g))
+		return -1;
+	core_init(&g->core, g->st, g->sessions, g->images);
+	api_init(&g->api, &g->core, g->st, g->cfg.http.api_token);
+	g->api.images = g->images;
 	if (gw_open_tcp(g))
 		return -1;
-	if (loop_route(g->loop, "/api", api_handle, &g->api, OTAGW_BODY_MAX)) {
+	if (loop_stream(g->loop, &api_image_upload, &g->api) ||
+	    loop_route(g->loop, "/api", api_handle, &g->api, OTAGW_BODY_MAX)) {
 		LOGE("cannot register the API route");
 		return -1;
 	}
@@ -211,7 +272,10 @@ static int gw_open(struct gw *g)
 static void gw_close(struct gw *g)
 {
 	loop_timer_stop(&g->tick);
+	images_free(g->images);      /* cancels downloads, keeps partials */
+	fetch_free(g->fetch);        /* needs the live context to close its wsi */
 	loop_free(g->loop);          /* closes every connection first */
+	cache_close(g->cache);
 	tcp_free(g->tcp);
 	session_reg_free(g->sessions);
 	store_close(g->st);

@@ -87,8 +87,26 @@ static const char store_v2[] =
 static const char store_v3[] =
 	"ALTER TABLE device ADD COLUMN secure_key TEXT NOT NULL DEFAULT '';";
 
+/* v4: the image cache. cache_entry indexes verified files by SHA-256;
+ * each firmware knows the state of its image (and, while downloading, its
+ * partial file's token and the server's validators for a resume). */
+static const char store_v4[] =
+	"CREATE TABLE cache_entry ("
+	" sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL,"
+	" last_used INTEGER NOT NULL, create_time INTEGER NOT NULL);"
+	"ALTER TABLE firmware ADD COLUMN image_state TEXT NOT NULL DEFAULT 'none'"
+	" CHECK (image_state IN ('none', 'downloading', 'ready', 'failed', 'missing'));"
+	"ALTER TABLE firmware ADD COLUMN image_sha256 TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE firmware ADD COLUMN image_bytes INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE firmware ADD COLUMN image_total INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE firmware ADD COLUMN image_reason TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE firmware ADD COLUMN image_partial TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE firmware ADD COLUMN image_etag TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE firmware ADD COLUMN image_last_modified TEXT NOT NULL DEFAULT '';"
+	"CREATE INDEX firmware_image ON firmware (image_sha256);";
+
 static const char *const store_migrations[STORE_SCHEMA_VERSION] = { store_v1, store_v2,
-								   store_v3 };
+								   store_v3, store_v4 };
 
 static int store_exec(struct store *st, const char *sql)
 {

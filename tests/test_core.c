@@ -17,6 +17,7 @@
 #include "catalogue.h"
 #include "core.h"
 #include "devices.h"
+#include "images.h"
 #include "records.h"
 #include "session.h"
 #include "tasks.h"
@@ -59,6 +60,8 @@ static const struct transport_ops fake_ops = { "fake", fake_send, fake_close, NU
 
 struct fx {
 	char dir[64];
+	struct cache *cache;
+	struct images *images;
 	struct store *st;
 	struct session_reg *reg;
 	struct core core;
@@ -137,7 +140,12 @@ static int setup(void **state)
 	snprintf(path, sizeof(path), "%s/otagw.db", x->dir);
 	if (store_open(&x->st, path, NULL) || session_reg_new(&x->reg))
 		return -1;
-	core_init(&x->core, x->st, x->reg);
+	snprintf(path, sizeof(path), "%s/cache", x->dir);
+	if (cache_open(&x->cache, path, NULL) ||
+	    images_new(&x->images, x->st, x->cache, NULL, NULL,
+		       &(struct images_cfg){ .max_bytes = 1 << 30, .max_downloads = 1 }, NULL))
+		return -1;
+	core_init(&x->core, x->st, x->reg, x->images);
 	x->dev1.s.ops = &fake_ops;
 	x->dev2.s.ops = &fake_ops;
 	make_firmware(x, "{\"productId\":\"p1\",\"name\":\"fw\",\"version\":\"2.0\","
@@ -158,6 +166,8 @@ static int teardown(void **state)
 	fake_reset(&x->dev1);
 	fake_reset(&x->dev2);
 	session_reg_free(x->reg);
+	images_free(x->images);
+	cache_close(x->cache);
 	store_close(x->st);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", x->dir);
 	free(x);
@@ -471,20 +481,19 @@ static void test_pull_latest_and_request_version(void **state)
 	msg_clear(&m);
 }
 
-/* Writes n pseudo-random bytes to dir/name and returns a file:// url. */
-static void write_image(const char *dir, const char *name, uint8_t *img, size_t n, char *url)
+/* Fills img with n pseudo-random bytes and uploads them as fw's image. */
+static void upload_image(struct fx *x, const char *fw, uint8_t *img, size_t n)
 {
-	char path[160];
-	FILE *f;
+	struct images_upload *u;
+	struct err_info e = { 0 };
 
 	for (size_t i = 0; i < n; i++)
 		img[i] = (uint8_t)(i * 2654435761u >> 13);
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(img, 1, n, f), n);
-	fclose(f);
-	snprintf(url, 200, "file://%s", path);
+	assert_int_equal(images_upload_begin(x->images, fw, n, &u, &e), 0);
+	assert_int_equal(images_upload_feed(u, img, 777, &e), 0);
+	assert_int_equal(images_upload_feed(u, img + 777, n - 777, &e), 0);
+	if (images_upload_end(u, &e))
+		fail_msg("upload: %s", e.text);
 }
 
 static void chunk_req(struct msg *m, const char *fw, uint64_t off, uint32_t len)
@@ -509,14 +518,14 @@ static void test_chunks_and_derived_progress(void **state)
 	struct fx *x = *state;
 	struct core_publish_result res;
 	static uint8_t img[10000];
-	char url[200], body[400], fw[OTAGW_ID_MAX], task[OTAGW_ID_MAX];
+	char body[400], fw[OTAGW_ID_MAX], task[OTAGW_ID_MAX];
 	struct msg m;
 	struct fake *d = &x->dev1;
 
-	write_image(x->dir, "img.bin", img, sizeof(img), url);
 	snprintf(body, sizeof(body), "{\"productId\":\"p1\",\"name\":\"c\",\"version\":\"5.0\","
-		 "\"url\":\"%s\",\"size\":%zu}", url, sizeof(img));
+		 "\"size\":%zu}", sizeof(img));
 	make_firmware(x, body, fw);
+	upload_image(x, fw, img, sizeof(img));
 	d->s.max_chunk = 4096;
 	/* no record for this firmware yet: not_found, nothing read */
 	chunk_req(&m, fw, 0, 4096);
@@ -577,7 +586,7 @@ static void test_missing_image_not_ready(void **state)
 	struct msg m;
 
 	make_firmware(x, "{\"productId\":\"p1\",\"name\":\"c\",\"version\":\"6.0\","
-		      "\"url\":\"file:///nonexistent/img.bin\"}", fw);
+		      "\"url\":\"http://203.0.113.1/img.bin\"}", fw);
 	make_task(x, fw, "pull", 0, "d1", task, &res);
 	x->dev1.s.max_chunk = 512;
 	chunk_req(&m, fw, 0, 100);

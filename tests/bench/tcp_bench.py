@@ -122,8 +122,12 @@ def make_firmware(d, workdir, product, version, size):
         f.write(data)
     fw = d.ok("POST", "/api/firmware", {
         "productId": product, "name": "bench " + version, "version": version,
-        "versionOrder": 2, "url": "file://" + path, "size": size,
+        "versionOrder": 2, "size": size,
         "sign": hashlib.sha256(data).hexdigest(), "signMethod": "sha256"})
+    st, js, _, _ = otagw_it.http_request(d.http_port, "PUT", "/api/firmware/%s/image" % fw["id"],
+                                         raw=data, timeout=120)
+    if st != 200:
+        raise SystemExit("upload of the benchmark image -> %d %r" % (st, js))
     return fw, path
 
 

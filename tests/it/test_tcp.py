@@ -10,7 +10,7 @@ Fixtures here (also imported by test_tcp_hostile.py and test_tcp_scale.py):
       any other [tcp] key given as keyword); g.device(id, ...) opens a
       devsim.Device on it, closed at teardown.
 Images are random files in the test's tmp dir, registered with a
-file:///absolute/path url, their size and sha256."""
+an upload into the gateway's cache, with their size and sha256."""
 
 import hashlib
 import os
@@ -90,15 +90,21 @@ def make_image(tmp_path, size, name):
 
 def make_fw(g, tmp_path, productId="p1", version="2.0.0", size=320 * 1024 + 333,
             versionOrder=2, fw_id=None):
-    """Registers a random image as firmware; returns (firmware JSON, bytes)."""
+    """Registers a random image as firmware and uploads it into the gateway's
+    verified cache (PUT /api/firmware/{id}/image); returns (firmware JSON,
+    bytes)."""
     path, data = make_image(tmp_path, size, "img-%s-%s" % (productId, version))
     body = {"productId": productId, "name": "fw %s" % version, "version": version,
-            "versionOrder": versionOrder, "url": "file://" + path, "size": size,
+            "versionOrder": versionOrder, "size": size,
             "sign": hashlib.sha256(data).hexdigest(), "signMethod": "sha256"}
     if fw_id:
         body["id"] = fw_id
     fw = g.ok("POST", "/api/firmware", body, expect=201)
     assert fw["size"] == size and fw["sign"] == body["sign"], fw
+    st, js, _ = g.req("PUT", "/api/firmware/%s/image" % fw["id"], raw=data,
+                      headers={"Content-Type": "application/octet-stream"})
+    assert st == 200 and js["image"]["state"] == "ready", (st, js)
+    assert js["image"]["sha256"] == body["sign"], js
     return fw, data
 
 
