@@ -69,7 +69,10 @@ static const char im_sql_entry_put[] = "INSERT INTO cache_entry (sha256, size, l
 	" create_time) VALUES (?1, ?2, ?3, ?3) ON CONFLICT (sha256) DO UPDATE SET last_used = ?3";
 static const char im_sql_entry_get[] = "SELECT size FROM cache_entry WHERE sha256 = ?1";
 static const char im_sql_entry_del[] = "DELETE FROM cache_entry WHERE sha256 = ?1";
-static const char im_sql_touch[] = "UPDATE cache_entry SET last_used = ?2 WHERE sha256 = ?1";
+/* LRU needs minutes, not milliseconds: a read within a minute of the last
+ * touch writes nothing (no commit, no fsync on the chunk hot path). */
+static const char im_sql_touch[] = "UPDATE cache_entry SET last_used = ?2 WHERE sha256 = ?1"
+	" AND last_used < ?2 - 60000";
 static const char im_sql_used[] = "SELECT coalesce(sum(size), 0) FROM cache_entry";
 static const char im_sql_lru[] = "SELECT sha256, size FROM cache_entry e WHERE NOT EXISTS"
 	" (SELECT 1 FROM firmware f JOIN record r ON r.firmware_id = f.id"
