@@ -852,7 +852,6 @@ static int fetch_vhost(struct fetch *f, const struct fetch_cfg *cfg, struct err_
 	info.vhost_name = FETCH_PROTOCOL;
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = fetch_protocols;
-	info.user = f;
 	/* lws 4.1 loads OpenSSL's default verify paths unless told not to: with
 	 * a ca_file, trust only that file. */
 	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
@@ -913,9 +912,9 @@ static bool validator_ok(const char *v)
 	return true;
 }
 
-static int req_check(const struct fetch_req *r, struct err_info *e)
+static int req_check(const struct fetch *f, const struct fetch_req *r, struct err_info *e)
 {
-	if (!r || !r->url || !r->w || !r->done || !r->on_headers)
+	if (!f || !r || !r->url || !r->w || !r->done || !r->on_headers)
 		return err_set(e, -EINVAL, "fetch needs url, w, on_headers and done");
 	if (!validator_ok(r->etag) || !validator_ok(r->last_modified))
 		return err_set(e, -EINVAL, "ETag or Last-Modified is not a header value");
@@ -940,7 +939,7 @@ int fetch_start(struct fetch *f, const struct fetch_req *r, struct fetch_job **o
 	struct fetch_job *j;
 	const char *why;
 	bool oom = false;
-	int rc = req_check(r, e);
+	int rc = req_check(f, r, e);
 
 	if (rc)
 		return rc;

@@ -246,7 +246,7 @@ static void *resolve_worker(void *arg)
 
 /* ---- the loop side ------------------------------------------------------ */
 
-/* Unlinks q everywhere and frees it; returns nothing to call. */
+/* Unlinks q everywhere and frees it, without calling back. */
 static void req_drop(struct resolve_req *q)
 {
 	struct resolve_shared *sh = q->r->sh;

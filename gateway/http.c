@@ -2,6 +2,9 @@
 /* http.c - helpers on struct http_req that handlers share. */
 #include "http.h"
 
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "util.h"
@@ -20,4 +23,19 @@ const char *http_method_name(enum http_method m)
 					     "OPTIONS", "OTHER" };
 
 	return (unsigned)m < OTAGW_ARRAY_SIZE(names) ? names[m] : "OTHER";
+}
+
+int http_resp_header(struct http_resp *resp, const char *name, const char *fmt, ...)
+{
+	struct http_hdr *h;
+	va_list ap;
+
+	if (resp->nhdrs >= HTTP_RESP_HDRS)
+		return -ENOSPC;
+	h = &resp->hdrs[resp->nhdrs++];
+	h->name = name;
+	va_start(ap, fmt);
+	vsnprintf(h->value, sizeof(h->value), fmt, ap);
+	va_end(ap);
+	return 0;
 }

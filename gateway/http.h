@@ -33,14 +33,33 @@ struct http_req {
 	int peer_loopback;              /* the client connected from 127.0.0.0/8 */
 };
 
-/* Filled by the handler. body is malloc'ed and freed by loop.c. */
+#define HTTP_RESP_HDRS 6
+
+struct http_hdr {
+	const char *name;               /* static, lower case with colon: "etag:" */
+	char value[128];
+};
+
+/* Filled by the handler. body is malloc'ed and freed by loop.c. With
+ * has_file, the body is bytes [file_off, file_off + body_len) of file_fd,
+ * sent from the loop in large writes; loop.c closes file_fd. */
 struct http_resp {
 	int status;
 	const char *content_type;       /* static string; default application/json */
 	const char *www_authenticate;   /* static string or NULL */
+	const char *cache_control;      /* static string; default "no-store" */
 	char *body;
-	size_t body_len;
+	uint64_t body_len;
+	bool has_file;
+	int file_fd;
+	uint64_t file_off;
+	size_t nhdrs;
+	struct http_hdr hdrs[HTTP_RESP_HDRS];
 };
+
+/* Adds a response header (name static, "etag:"); -ENOSPC when full. */
+int http_resp_header(struct http_resp *resp, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* A handler answers synchronously. It returns 0 with resp filled, or
  * negative when it could not even build a response (loop answers 500). */

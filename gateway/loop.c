@@ -35,6 +35,7 @@ struct loop {
 	struct lws_vhost *vh_core, *vh_http;
 	int sigfd;
 	bool stop;
+	uint8_t sendbuf[LWS_PRE + LOOP_CHUNK];   /* one thread: one send buffer */
 	size_t nroutes;
 	struct loop_route_ent routes[LOOP_ROUTES_MAX];
 	size_t nstreams;
@@ -57,7 +58,8 @@ struct http_conn {
 	bool too_big;
 	bool close_after;
 	struct http_resp resp;
-	size_t sent;
+	uint64_t sent;
+	struct loop *loop;
 	const struct http_stream_ops *stream;   /* HC_STREAM: who takes the body */
 	void *stream_state;
 };
@@ -66,6 +68,8 @@ struct http_conn {
 
 static void http_conn_reset(struct http_conn *hc)
 {
+	if (hc->resp.has_file)
+		close(hc->resp.file_fd);
 	if (hc->stream && hc->stream_state)
 		hc->stream->abort(hc->stream_state);
 	free(hc->body);
@@ -105,13 +109,18 @@ static int http_write_headers(struct lws *wsi, struct http_conn *hc)
 {
 	uint8_t buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
 	const char *ctype = hc->resp.content_type ? hc->resp.content_type : "application/json";
-	const char *nocache = "no-store";
+	const char *cc = hc->resp.cache_control ? hc->resp.cache_control : "no-store";
 
 	if (lws_add_http_common_headers(wsi, (unsigned)hc->resp.status, ctype,
-					hc->resp.body_len, &p, end) ||
+					(lws_filepos_t)hc->resp.body_len, &p, end) ||
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
-					 (const unsigned char *)nocache, (int)strlen(nocache), &p, end))
+					 (const unsigned char *)cc, (int)strlen(cc), &p, end))
 		return -1;
+	for (size_t i = 0; i < hc->resp.nhdrs; i++)
+		if (lws_add_http_header_by_name(wsi, (const unsigned char *)hc->resp.hdrs[i].name,
+						(const unsigned char *)hc->resp.hdrs[i].value,
+						(int)strlen(hc->resp.hdrs[i].value), &p, end))
+			return -1;
 	if (hc->resp.www_authenticate &&
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_WWW_AUTHENTICATE,
 					 (const unsigned char *)hc->resp.www_authenticate,
@@ -139,6 +148,30 @@ static int http_conn_done(struct lws *wsi, struct http_conn *hc)
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+/* One large write of the file body per WRITEABLE: pread into the loop's
+ * send buffer (no allocation per request or per write). */
+static int http_conn_write_file(struct lws *wsi, struct http_conn *hc)
+{
+	uint8_t *buf = hc->loop->sendbuf;
+	uint64_t left = hc->resp.body_len - hc->sent;
+	size_t n = left > LOOP_CHUNK ? LOOP_CHUNK : (size_t)left;
+	ssize_t got = pread(hc->resp.file_fd, buf + LWS_PRE, n,
+			    (off_t)(hc->resp.file_off + hc->sent));
+	bool last = (uint64_t)n == left;
+
+	if (got != (ssize_t)n)
+		return -1;      /* the file shrank under us: drop the connection */
+	if (lws_write(wsi, buf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)n)
+		return -1;
+	hc->sent += n;
+	if (last)
+		return http_conn_done(wsi, hc);
+	/* lws does not refresh the timeout for us while we stream */
+	lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, 30);
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
 static int http_conn_writeable(struct lws *wsi, struct http_conn *hc)
 {
 	size_t n;
@@ -155,7 +188,9 @@ static int http_conn_writeable(struct lws *wsi, struct http_conn *hc)
 	}
 	if (hc->state != HC_SENDING)
 		return 0;
-	n = hc->resp.body_len - hc->sent;
+	if (hc->resp.has_file)
+		return http_conn_write_file(wsi, hc);
+	n = (size_t)(hc->resp.body_len - hc->sent);
 	if (n > LOOP_CHUNK)
 		n = LOOP_CHUNK;
 	last = hc->sent + n == hc->resp.body_len;
@@ -308,6 +343,7 @@ static int http_conn_start(struct lws *wsi, struct loop *l, struct http_conn *hc
 	int n;
 
 	http_conn_reset(hc);
+	hc->loop = l;
 	hc->req.method = http_conn_method(wsi);
 	if (len >= sizeof(hc->path)) {
 		http_conn_error(hc, 414, "request path too long");
@@ -513,7 +549,9 @@ int loop_new(struct loop **out, const struct loop_cfg *cfg, struct err_info *e)
 	l->sigfd = -1;
 	lws_set_log_level(LLL_ERR | LLL_WARN, loop_lws_log);
 	memset(&info, 0, sizeof(info));
-	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DISABLE_IPV6;
+	/* IPv6 off per listening vhost (each binds only its address), not for
+	 * the context: that would also forbid client connections to IPv6. */
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
 	info.user = l;
 	info.timeout_secs = 30;
 	info.pt_serv_buf_size = LOOP_CHUNK;

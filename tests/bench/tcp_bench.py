@@ -46,12 +46,18 @@ WINDOWS = (8, 3, 1)             # chunk requests in flight
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def rss(pid):
+def rss(pid, field="VmRSS:"):
     with open("/proc/%d/status" % pid) as f:
         for ln in f:
-            if ln.startswith("VmRSS:"):
+            if ln.startswith(field):
                 return int(ln.split()[1]) * 1024
     return 0
+
+
+def rss_anon(pid):
+    """The daemon's own memory: RSS without the pages of shared libraries
+    (libcrypto, libwebsockets, sqlite ... are file-backed and shared)."""
+    return rss(pid, "RssAnon:")
 
 
 def cpu_seconds(pid):
@@ -157,6 +163,7 @@ async def fleet(d, fw, results):
     ok = await loop.run_in_executor(None, wait_sessions, d, N)
     await asyncio.sleep(1.0)
     results["rss_idle"] = rss(d.proc.pid)
+    results["anon_idle"] = rss_anon(d.proc.pid)
     results["sessions_ok"] = ok
 
     task = d.ok("POST", "/api/firmware/%s/tasks" % fw["id"], {"name": "bench", "mode": "pull"})
@@ -199,7 +206,7 @@ def bench_fleet(binary, tmp):
     try:
         fw, _ = make_firmware(d, d.workdir, "bench", "2.0.0", 4096)
         time.sleep(0.5)
-        results = {"rss_empty": rss(d.proc.pid)}
+        results = {"rss_empty": rss(d.proc.pid), "anon_empty": rss_anon(d.proc.pid)}
         asyncio.run(asyncio.wait_for(fleet(d, fw, results), DUR + 300))
     finally:
         d.stop()
@@ -334,6 +341,10 @@ def main():
           % ("daemon RSS, %d idle tcp connections" % N, mib(f["rss_idle"]), mib(f["rss_empty"]),
              f["rss_idle"] / max(1, f["rss_empty"]), per / 1024, mib(f["rss_busy"]),
              "" if f["sessions_ok"] else "; WARNING: not all sessions came up"))
+    print("%-52s %10.1f MiB %10.1f MiB %8.2f  (RssAnon: RSS without shared library pages; "
+          "target < 8 MiB; reference: the same daemon with no connection)"
+          % ("daemon private memory, %d idle tcp connections" % N, mib(f["anon_idle"]),
+             mib(f["anon_empty"]), f["anon_idle"] / max(1, f["anon_empty"])))
     for w in WINDOWS:
         label = "chunk delivery, frame 64 KiB, %d in flight" % w
         if not c.get("window%d" % w):
