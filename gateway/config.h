@@ -34,6 +34,9 @@ struct config {
 		char bind[64];                  /* IPv4 literal */
 		unsigned port;                  /* 0 = disabled */
 		char api_token[CONFIG_STR_MAX];
+		unsigned device_auth;           /* CONFIG_AUTH_* for /device/ */
+		unsigned max_poll_wait;         /* s, bound of ?wait= */
+		char public_url[CONFIG_STR_MAX]; /* base of image urls given to devices */
 	} http;
 	struct {
 		char bind[64];                  /* IPv4 literal */

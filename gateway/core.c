@@ -412,6 +412,19 @@ void core_session_gone(struct core *c, struct session *s)
 		LOGD("device %s went offline but has no row", s->device_id);
 }
 
+int core_device_seen(struct core *c, const char *device_id, const char *product_id,
+		     const char *transport, struct err_info *e)
+{
+	int rc = devices_report(c->st, device_id, product_id, "", NULL, 0, e);
+
+	if (rc)
+		return rc;
+	if (!session_reg_find(c->sessions, device_id) &&
+	    devices_set_online(c->st, device_id, transport, false, util_now_ms()))
+		LOGD("device %s: cannot store its transport", device_id);
+	return 0;
+}
+
 int core_authenticate(struct core *c, const char *device_id, const char *secret)
 {
 	int rc = devices_check_key(c->st, device_id, secret);

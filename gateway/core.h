@@ -60,6 +60,11 @@ int core_session_bind(struct core *c, struct session *s, const char *device_id,
 /* The transport's connection is gone: unbinds s and marks the device
  * offline. Safe for a session that never bound. */
 void core_session_gone(struct core *c, struct session *s);
+/* A device spoke through a connectionless transport (HTTP): creates it with
+ * product_id when unknown, refreshes lastSeen and its transport. -EINVAL
+ * when the device belongs to another product. */
+int core_device_seen(struct core *c, const char *device_id, const char *product_id,
+		     const char *transport, struct err_info *e) OTAGW_MUST_CHECK;
 /* Checks a device's secret (first message with token auth): 0, or
  * -OTAGW_EAUTH for a wrong/missing secret or a device without one or an
  * unknown device. */

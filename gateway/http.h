@@ -26,11 +26,14 @@ struct http_req {
 	const char *path;               /* url-decoded, starts with '/' */
 	const char *authorization;      /* the header, or NULL */
 	const char *content_type;       /* or NULL */
+	const char *range;              /* Range, or NULL */
+	const char *if_range;           /* If-Range, or NULL */
 	size_t nargs;
 	struct http_arg args[HTTP_ARGS_MAX];
 	const uint8_t *body;            /* not NUL-terminated; NULL when empty */
 	size_t body_len;
 	int peer_loopback;              /* the client connected from 127.0.0.0/8 */
+	void *priv;                     /* loop.c's: the connection, for http_defer() */
 };
 
 #define HTTP_RESP_HDRS 6
@@ -56,6 +59,17 @@ struct http_resp {
 	size_t nhdrs;
 	struct http_hdr hdrs[HTTP_RESP_HDRS];
 };
+
+/* A request answered later (long-poll). Inside a handler, http_defer()
+ * takes req out of the synchronous path: the handler returns 0 without
+ * filling resp, and later calls http_deferred_answer() exactly once, unless
+ * cancel(arg) came first (the client went away; the handle is then dead).
+ * NULL when the request cannot wait. */
+struct http_deferred;
+struct http_deferred *http_defer(const struct http_req *req, unsigned max_wait_s,
+				 void (*cancel)(void *arg), void *arg);
+/* Sends resp (its body and file are moved into the loop). */
+void http_deferred_answer(struct http_deferred *d, struct http_resp *resp);
 
 /* Adds a response header (name static, "etag:"); -ENOSPC when full. */
 int http_resp_header(struct http_resp *resp, const char *name, const char *fmt, ...)

@@ -52,6 +52,8 @@ struct http_conn {
 	char path[LOOP_PATH_MAX];
 	char auth[LOOP_AUTH_MAX];
 	char ctype[128];
+	char range[128];
+	char if_range[128];
 	char args_buf[2048];
 	uint8_t *body;
 	size_t body_len, body_cap;
@@ -62,12 +64,18 @@ struct http_conn {
 	struct loop *loop;
 	const struct http_stream_ops *stream;   /* HC_STREAM: who takes the body */
 	void *stream_state;
+	struct lws *wsi;
+	bool deferred;                /* answered later through http_defer() */
+	void (*defer_cancel)(void *arg);
+	void *defer_arg;
 };
 
 /* ---- responses ---------------------------------------------------------- */
 
 static void http_conn_reset(struct http_conn *hc)
 {
+	if (hc->deferred && hc->defer_cancel)
+		hc->defer_cancel(hc->defer_arg);
 	if (hc->resp.has_file)
 		close(hc->resp.file_fd);
 	if (hc->stream && hc->stream_state)
@@ -100,9 +108,11 @@ static void http_conn_dispatch(struct lws *wsi, struct http_conn *hc)
 {
 	hc->req.body = hc->body;
 	hc->req.body_len = hc->body_len;
-	if (hc->route->fn(hc->route->ctx, &hc->req, &hc->resp) || !hc->resp.status)
+	if (hc->route->fn(hc->route->ctx, &hc->req, &hc->resp) ||
+	    (!hc->resp.status && !hc->deferred))
 		http_conn_error(hc, 500, "internal error");
-	http_conn_respond(wsi, hc);
+	if (!hc->deferred)
+		http_conn_respond(wsi, hc);
 }
 
 static int http_write_headers(struct lws *wsi, struct http_conn *hc)
@@ -344,6 +354,8 @@ static int http_conn_start(struct lws *wsi, struct loop *l, struct http_conn *hc
 
 	http_conn_reset(hc);
 	hc->loop = l;
+	hc->wsi = wsi;
+	hc->req.priv = hc;
 	hc->req.method = http_conn_method(wsi);
 	if (len >= sizeof(hc->path)) {
 		http_conn_error(hc, 414, "request path too long");
@@ -358,6 +370,9 @@ static int http_conn_start(struct lws *wsi, struct loop *l, struct http_conn *hc
 			   &hc->req.authorization);
 	http_conn_copy_hdr(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, hc->ctype, sizeof(hc->ctype),
 			   &hc->req.content_type);
+	http_conn_copy_hdr(wsi, WSI_TOKEN_HTTP_RANGE, hc->range, sizeof(hc->range), &hc->req.range);
+	http_conn_copy_hdr(wsi, WSI_TOKEN_HTTP_IF_RANGE, hc->if_range, sizeof(hc->if_range),
+			   &hc->req.if_range);
 	http_conn_args(wsi, hc);
 	hc->route = loop_find_route(l, hc->path);
 	n = lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH);
@@ -653,4 +668,30 @@ void loop_timer_stop(struct loop_timer *t)
 {
 	if (t->ctx)
 		lws_sul_cancel(&t->sul);
+}
+
+struct http_deferred *http_defer(const struct http_req *req, unsigned max_wait_s,
+				 void (*cancel)(void *arg), void *arg)
+{
+	struct http_conn *hc = req->priv;
+
+	if (!hc || hc->deferred || hc->state == HC_STREAM)
+		return NULL;
+	hc->deferred = true;
+	hc->defer_cancel = cancel;
+	hc->defer_arg = arg;
+	/* the context's timeout would kill a quiet long-poll */
+	lws_set_timeout(hc->wsi, PENDING_TIMEOUT_HTTP_CONTENT, (int)max_wait_s + 10);
+	return (struct http_deferred *)hc;
+}
+
+void http_deferred_answer(struct http_deferred *d, struct http_resp *resp)
+{
+	struct http_conn *hc = (struct http_conn *)d;
+
+	hc->deferred = false;
+	free(hc->resp.body);
+	hc->resp = *resp;
+	memset(resp, 0, sizeof(*resp));
+	http_conn_respond(hc->wsi, hc);
 }

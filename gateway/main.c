@@ -18,6 +18,7 @@
 #include "cache.h"
 #include "config.h"
 #include "fetch.h"
+#include "http_dev.h"
 #include "images.h"
 #include "core.h"
 #include "devices.h"
@@ -42,6 +43,7 @@ struct gw {
 	struct cache *cache;
 	struct fetch *fetch;
 	struct images *images;
+	struct http_dev *http_dev;
 };
 
 static void usage(FILE *f)
@@ -234,6 +236,26 @@ static int gw_open_cache(struct gw *g)
 	return rc;
 }
 
+static int gw_open_http_dev(struct gw *g)
+{
+	const struct config *cfg = &g->cfg;
+	struct http_dev_cfg hc = { .auth_token = cfg->http.device_auth == CONFIG_AUTH_TOKEN,
+				   .max_poll_wait = cfg->http.max_poll_wait,
+				   .public_url = cfg->http.public_url };
+	char url[CONFIG_STR_MAX];
+	struct err_info e = { 0 };
+
+	if (!cfg->http.public_url[0]) {
+		snprintf(url, sizeof(url), "http://%s:%u", cfg->http.bind, cfg->http.port);
+		hc.public_url = url;
+	}
+	if (http_dev_new(&g->http_dev, &g->core, loop_context(g->loop), &hc, &e)) {
+		LOGE("%s", err_text(&e));
+		return -1;
+	}
+	return 0;
+}
+
 static int gw_open(struct gw *g)
 {
 	struct loop_cfg lc = { .http_bind = g->cfg.http.bind, .http_port = g->cfg.http.port };
@@ -260,8 +282,12 @@ static int gw_open(struct gw *g)
 	g->api.images = g->images;
 	if (gw_open_tcp(g))
 		return -1;
+	if (gw_open_http_dev(g))
+		return -1;
 	if (loop_stream(g->loop, &api_image_upload, &g->api) ||
-	    loop_route(g->loop, "/api", api_handle, &g->api, OTAGW_BODY_MAX)) {
+	    loop_route(g->loop, "/api", api_handle, &g->api, OTAGW_BODY_MAX) ||
+	    loop_route(g->loop, "/device", http_dev_handle, g->http_dev, OTAGW_MSG_MAX) ||
+	    loop_route(g->loop, "/images", http_dev_images, g->http_dev, 0)) {
 		LOGE("cannot register the API route");
 		return -1;
 	}
@@ -272,6 +298,7 @@ static int gw_open(struct gw *g)
 static void gw_close(struct gw *g)
 {
 	loop_timer_stop(&g->tick);
+	http_dev_free(g->http_dev);  /* ends long-polls while sessions can still go */
 	images_free(g->images);      /* cancels downloads, keeps partials */
 	fetch_free(g->fetch);        /* needs the live context to close its wsi */
 	loop_free(g->loop);          /* closes every connection first */

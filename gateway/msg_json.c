@@ -458,8 +458,12 @@ static const msg_json_dec_step msg_json_dec_steps[] = {
 	msg_json_dec_type_fields,
 };
 
-int msg_json_decode(const uint8_t *buf, size_t len, struct msg *m, struct err_info *e)
+/* type < 0: messageType required; else it defaults to type and, when
+ * given, must equal it. */
+static int msg_json_decode_typed(const uint8_t *buf, size_t len, int type, const char *dev,
+				 struct msg *m, struct err_info *e)
 {
+	const cJSON *given;
 	cJSON *root = NULL;
 	int rc;
 
@@ -468,12 +472,34 @@ int msg_json_decode(const uint8_t *buf, size_t len, struct msg *m, struct err_in
 		return err_set(e, -EINVAL, "invalid argument");
 	msg_init(m, MSG_REPORT_FIRMWARE);
 	rc = msg_json_parse(buf, len, &root, e);
+	if (!rc && type >= 0 && !msg_json_get(root, "messageType") &&
+	    !cJSON_AddStringToObject(root, "messageType", msg_type_name((enum msg_type)type)))
+		rc = err_set(e, -ENOMEM, "out of memory");
+	given = rc || !dev ? NULL : msg_json_get(root, "deviceId");
+	if (!rc && dev && !given && !cJSON_AddStringToObject(root, "deviceId", dev))
+		rc = err_set(e, -ENOMEM, "out of memory");
+	if (given && (!cJSON_IsString(given) || strcmp(given->valuestring, dev)))
+		rc = err_set(e, -EBADMSG, "field 'deviceId': differs from the device it was sent for");
 	for (size_t i = 0; !rc && i < OTAGW_ARRAY_SIZE(msg_json_dec_steps); i++)
 		rc = msg_json_dec_steps[i](root, m, e);
+	if (!rc && type >= 0 && m->type != (enum msg_type)type)
+		rc = err_set(e, -EBADMSG, "field 'messageType': %s expected here",
+			     msg_type_name((enum msg_type)type));
 	cJSON_Delete(root);
 	if (rc)
 		msg_clear(m);
 	return rc;
+}
+
+int msg_json_decode(const uint8_t *buf, size_t len, struct msg *m, struct err_info *e)
+{
+	return msg_json_decode_typed(buf, len, -1, NULL, m, e);
+}
+
+int msg_json_decode_as(const uint8_t *buf, size_t len, enum msg_type type,
+		       const char *device_id, struct msg *m, struct err_info *e)
+{
+	return msg_json_decode_typed(buf, len, (int)type, device_id, m, e);
 }
 
 /* ---- encoding ---------------------------------------------------------- */

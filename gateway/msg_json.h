@@ -20,6 +20,13 @@
  * e says why: -EBADMSG malformed/wrong type/missing field, -EMSGSIZE. */
 int msg_json_decode(const uint8_t *buf, size_t len, struct msg *m, struct err_info *e) OTAGW_MUST_CHECK;
 
+/* As msg_json_decode(), for channels where the type and the device are
+ * known from outside (an HTTP path, a topic): messageType and deviceId may
+ * be absent (type and device_id are used) and, when present, must equal
+ * them (else -EBADMSG). device_id NULL: deviceId as usual. */
+int msg_json_decode_as(const uint8_t *buf, size_t len, enum msg_type type,
+		       const char *device_id, struct msg *m, struct err_info *e) OTAGW_MUST_CHECK;
+
 /* Encodes m as one compact JSON object (no newline). On 0, *out is a
  * NUL-terminated string the caller frees with free() and *out_len its length.
  * Fields that do not belong to m->type are not written. */

@@ -1,0 +1,519 @@
+/* SPDX-License-Identifier: MIT */
+/* http_dev.c - the HTTP device transport and image serving; see
+ * http_dev.h. A POST is one message: a session lives for the request and
+ * captures what the core answers. A long-poll is a session bound to the
+ * device until a push arrives, the wait ends or the client goes away. */
+#define LOG_MOD "http_dev"
+#include "http_dev.h"
+
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "catalogue.h"
+#include "images.h"
+#include "log.h"
+#include "msg_json.h"
+#include "util.h"
+
+#define HTTP_DEV_RETRY_AFTER 5      /* s, for an image that is not ready */
+
+struct http_poll;
+
+struct http_dev {
+	struct core *core;
+	struct lws_context *ctx;
+	bool auth_token;
+	unsigned max_poll_wait;
+	char public_url[256];
+	struct http_poll *polls;
+};
+
+/* What a request names: /device/{product}/{device}/firmware/{topic} */
+struct http_dev_path {
+	char product[OTAGW_ID_MAX];
+	char device[OTAGW_ID_MAX];
+	const char *topic;               /* "report", "pull", "upgrade/progress" ... */
+};
+
+/* ---- responses ---------------------------------------------------------- */
+
+static int http_dev_json(struct http_resp *resp, int status, cJSON *o)
+{
+	char *text = o ? cJSON_PrintUnformatted(o) : NULL;
+
+	cJSON_Delete(o);
+	if (!text)
+		return -ENOMEM;
+	resp->status = status;
+	resp->content_type = "application/json";
+	resp->body = text;
+	resp->body_len = strlen(text);
+	return 0;
+}
+
+static int http_dev_result(struct http_resp *resp, int status, const char *code, const char *text)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (!o)
+		return -ENOMEM;
+	cJSON_AddBoolToObject(o, "success", status < 300);
+	if (code)
+		cJSON_AddStringToObject(o, "code", code);
+	if (text)
+		cJSON_AddStringToObject(o, "message", text);
+	return http_dev_json(resp, status, o);
+}
+
+/* A message the core sent, as the response body. */
+static int http_dev_msg(struct http_resp *resp, int status, const char *json)
+{
+	resp->status = status;
+	resp->content_type = "application/json";
+	resp->body = strdup(json);
+	resp->body_len = resp->body ? strlen(resp->body) : 0;
+	return resp->body ? 0 : -ENOMEM;
+}
+
+/* ---- sessions ----------------------------------------------------------- */
+
+/* A session that keeps the first message the core sends, encoded. */
+struct http_capture {
+	struct session s;
+	struct http_dev *d;
+	char *json;
+};
+
+static int http_capture_send(struct session *s, const struct msg *m)
+{
+	struct http_capture *c = lws_container_of(s, struct http_capture, s);
+	size_t n;
+
+	if (c->json)
+		return -ENOBUFS;      /* one answer per request */
+	return msg_json_encode(m, &c->json, &n);
+}
+
+static int http_image_url(struct session *s, const char *fw, char *buf, size_t cap)
+{
+	struct http_capture *c = lws_container_of(s, struct http_capture, s);
+	int n = snprintf(buf, cap, "%s/images/%s", c->d->public_url, fw);
+
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+static const struct transport_ops http_capture_ops = {
+	.name = "http",
+	.send = http_capture_send,
+	.close = NULL,
+	.image_url = http_image_url,
+};
+
+/* ---- requests ----------------------------------------------------------- */
+
+static int http_dev_parse_path(const char *path, struct http_dev_path *p)
+{
+	static const char pre[] = "/device/";
+	const char *a = path + sizeof(pre) - 1, *b, *c;
+
+	if (strncmp(path, pre, sizeof(pre) - 1))
+		return -ENOENT;
+	b = strchr(a, '/');
+	if (!b || (size_t)(b - a) >= OTAGW_ID_MAX)
+		return -ENOENT;
+	c = strchr(b + 1, '/');
+	if (!c || (size_t)(c - b - 1) >= OTAGW_ID_MAX || strncmp(c, "/firmware/", 10))
+		return -ENOENT;
+	memcpy(p->product, a, (size_t)(b - a));
+	p->product[b - a] = '\0';
+	memcpy(p->device, b + 1, (size_t)(c - b - 1));
+	p->device[c - b - 1] = '\0';
+	p->topic = c + 10;
+	return util_id_valid(p->product) && util_id_valid(p->device) ? 0 : -ENOENT;
+}
+
+static int http_dev_auth(struct http_dev *d, const struct http_req *req, const char *device)
+{
+	static const char bearer[] = "Bearer ";
+	const char *h = req->authorization;
+
+	if (!d->auth_token)
+		return 0;
+	if (!h || strncmp(h, bearer, sizeof(bearer) - 1))
+		return -OTAGW_EAUTH;
+	return core_authenticate(d->core, device, h + sizeof(bearer) - 1);
+}
+
+struct http_dev_topic {
+	const char *topic;
+	enum msg_type type;
+};
+
+static const struct http_dev_topic http_dev_topics[] = {
+	{ "report", MSG_REPORT_FIRMWARE },
+	{ "pull", MSG_REQUEST_FIRMWARE },
+	{ "upgrade/progress", MSG_UPGRADE_FIRMWARE_PROGRESS },
+	{ "upgrade/reply", MSG_UPGRADE_FIRMWARE_REPLY },
+	{ "read/reply", MSG_READ_FIRMWARE_REPLY },
+};
+
+/* One message POSTed to its topic: decode, hand to the core, answer. */
+static int http_dev_post(struct http_dev *d, const struct http_req *req,
+			 const struct http_dev_path *p, enum msg_type type, struct http_resp *resp)
+{
+	struct http_capture cap = { .s = { .ops = &http_capture_ops }, .d = d };
+	struct err_info e = { 0 };
+	struct msg m;
+	int rc;
+
+	if (!req->body_len)      /* a bare POST is an empty message of the topic */
+		rc = msg_json_decode_as((const uint8_t *)"{}", 2, type, p->device, &m, &e);
+	else
+		rc = msg_json_decode_as(req->body, req->body_len, type, p->device, &m, &e);
+	if (rc)
+		return http_dev_result(resp, 400, "bad_message", err_text(&e));
+	util_strlcpy(m.product_id, p->product, sizeof(m.product_id));
+	util_strlcpy(cap.s.product_id, p->product, sizeof(cap.s.product_id));
+	rc = core_device_seen(d->core, p->device, p->product, "http", &e);
+	if (!rc)
+		rc = core_handle(d->core, &cap.s, &m, &e);
+	msg_clear(&m);
+	if (cap.json) {
+		rc = http_dev_msg(resp, 200, cap.json);
+		free(cap.json);
+		return rc;
+	}
+	if (rc == -EINVAL)
+		return http_dev_result(resp, 400, "bad_message", err_text(&e));
+	if (rc)
+		return http_dev_result(resp, 409, "refused", err_text(&e));
+	return http_dev_result(resp, 200, NULL, NULL);
+}
+
+/* ---- long-poll for pushes ------------------------------------------------- */
+
+struct http_poll {
+	struct session s;               /* first: the core's view */
+	struct http_dev *d;
+	struct http_poll *next;
+	struct http_deferred *def;      /* NULL until deferred, and once answered */
+	char *json;                     /* a push that came before we deferred */
+	bool ending;                    /* answered: teardown scheduled */
+	lws_sorted_usec_list_t wait_sul;   /* the ?wait= deadline */
+	lws_sorted_usec_list_t end_sul;    /* teardown, off the core's call stack */
+};
+
+static void http_poll_unlink(struct http_poll *p)
+{
+	for (struct http_poll **pp = &p->d->polls; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			return;
+		}
+	}
+}
+
+static void http_poll_free(struct http_poll *p)
+{
+	lws_sul_cancel(&p->wait_sul);
+	lws_sul_cancel(&p->end_sul);
+	core_session_gone(p->d->core, &p->s);
+	http_poll_unlink(p);
+	free(p->json);
+	free(p);
+}
+
+static void http_poll_end_cb(lws_sorted_usec_list_t *sul)
+{
+	http_poll_free(lws_container_of(sul, struct http_poll, end_sul));
+}
+
+/* Answers the waiting client (json: 200 with it; NULL: 204) and frees p
+ * from the loop, later. */
+static void http_poll_answer(struct http_poll *p, const char *json)
+{
+	struct http_resp resp = { 0 };
+
+	if (!p->def)
+		return;
+	if (json ? http_dev_msg(&resp, 200, json) : (resp.status = 204, 0))
+		resp.status = 500;
+	http_deferred_answer(p->def, &resp);
+	p->def = NULL;
+	p->ending = true;
+	lws_sul_cancel(&p->wait_sul);
+	lws_sul_schedule(p->d->ctx, 0, &p->end_sul, http_poll_end_cb, 1);
+}
+
+static int http_poll_send(struct session *s, const struct msg *m)
+{
+	struct http_poll *p = lws_container_of(s, struct http_poll, s);
+	char *json;
+	size_t n;
+	int rc;
+
+	if (m->type != MSG_UPGRADE_FIRMWARE || p->json || p->ending)
+		return -ENOTCONN;
+	rc = msg_json_encode(m, &json, &n);
+	if (rc)
+		return rc;
+	if (!p->def) {
+		p->json = json;         /* pushed while binding: answered at once */
+		return 0;
+	}
+	http_poll_answer(p, json);
+	free(json);
+	return 0;
+}
+
+static void http_poll_close(struct session *s)
+{
+	http_poll_answer(lws_container_of(s, struct http_poll, s), NULL);
+}
+
+static int http_poll_image_url(struct session *s, const char *fw, char *buf, size_t cap)
+{
+	struct http_poll *p = lws_container_of(s, struct http_poll, s);
+	int n = snprintf(buf, cap, "%s/images/%s", p->d->public_url, fw);
+
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+static const struct transport_ops http_poll_ops = {
+	.name = "http",
+	.send = http_poll_send,
+	.close = http_poll_close,
+	.image_url = http_poll_image_url,
+};
+
+static void http_poll_timeout(lws_sorted_usec_list_t *sul)
+{
+	http_poll_answer(lws_container_of(sul, struct http_poll, wait_sul), NULL);
+}
+
+/* The client went away while waiting. */
+static void http_poll_cancel(void *arg)
+{
+	struct http_poll *p = arg;
+
+	p->def = NULL;
+	http_poll_free(p);
+}
+
+static int http_dev_poll(struct http_dev *d, const struct http_req *req,
+			 const struct http_dev_path *p, struct http_resp *resp)
+{
+	const char *w = http_arg(req, "wait");
+	struct err_info e = { 0 };
+	struct http_poll *poll;
+	uint64_t wait = 0;
+	int rc;
+
+	if (w && parse_u64(w, strlen(w), UINT32_MAX, &wait))
+		return http_dev_result(resp, 400, "bad_request", "wait must be seconds");
+	if (wait > d->max_poll_wait)
+		wait = d->max_poll_wait;
+	poll = calloc(1, sizeof(*poll));
+	if (!poll)
+		return -ENOMEM;
+	poll->d = d;
+	poll->s.ops = &http_poll_ops;
+	util_strlcpy(poll->s.product_id, p->product, sizeof(poll->s.product_id));
+	poll->next = d->polls;
+	d->polls = poll;
+	rc = core_session_bind(d->core, &poll->s, p->device, &e);
+	if (rc || poll->json || !wait) {
+		rc = rc ? http_dev_result(resp, 400, "bad_message", err_text(&e)) :
+		     poll->json ? http_dev_msg(resp, 200, poll->json) : (resp->status = 204, 0);
+		http_poll_free(poll);
+		return rc;
+	}
+	poll->def = http_defer(req, (unsigned)wait, http_poll_cancel, poll);
+	if (!poll->def) {
+		http_poll_free(poll);
+		resp->status = 204;
+		return 0;
+	}
+	lws_sul_schedule(d->ctx, 0, &poll->wait_sul, http_poll_timeout,
+			 (lws_usec_t)wait * LWS_US_PER_SEC);
+	return 0;
+}
+
+int http_dev_handle(void *ctx, const struct http_req *req, struct http_resp *resp)
+{
+	struct http_dev *d = ctx;
+	struct http_dev_path p;
+
+	if (http_dev_parse_path(req->path, &p))
+		return http_dev_result(resp, 404, "not_found", "no such device endpoint");
+	if (http_dev_auth(d, req, p.device)) {
+		resp->www_authenticate = "Bearer realm=\"otagw-device\"";
+		return http_dev_result(resp, 401, "auth_failed", "missing or wrong secureKey");
+	}
+	if (!strcmp(p.topic, "upgrade")) {
+		if (req->method != HTTP_GET)
+			return http_dev_result(resp, 405, "bad_request", "use GET");
+		return http_dev_poll(d, req, &p, resp);
+	}
+	for (size_t i = 0; i < OTAGW_ARRAY_SIZE(http_dev_topics); i++) {
+		if (strcmp(p.topic, http_dev_topics[i].topic))
+			continue;
+		if (req->method != HTTP_POST)
+			return http_dev_result(resp, 405, "bad_request", "use POST");
+		return http_dev_post(d, req, &p, http_dev_topics[i].type, resp);
+	}
+	return http_dev_result(resp, 404, "not_found", "no such firmware topic");
+}
+
+/* ---- images --------------------------------------------------------------- */
+
+int http_dev_range(const char *v, uint64_t size, uint64_t *first, uint64_t *last)
+{
+	const char *dash;
+	uint64_t a, b;
+
+	if (!v || strncmp(v, "bytes=", 6) || strchr(v, ','))
+		return 0;
+	v += 6;
+	dash = strchr(v, '-');
+	if (!dash)
+		return 0;
+	if (dash == v) {                        /* -n: the last n bytes */
+		if (parse_u64(dash + 1, strlen(dash + 1), UINT64_MAX, &b))
+			return 0;
+		if (!b || !size)
+			return -ERANGE;
+		*first = b >= size ? 0 : size - b;
+		*last = size - 1;
+		return 1;
+	}
+	if (parse_u64(v, (size_t)(dash - v), UINT64_MAX, &a))
+		return 0;
+	if (!dash[1])
+		b = UINT64_MAX;                 /* a- */
+	else if (parse_u64(dash + 1, strlen(dash + 1), UINT64_MAX, &b) || b < a)
+		return 0;                       /* malformed: ignored, as nginx does */
+	if (a >= size)
+		return -ERANGE;
+	*first = a;
+	*last = b >= size ? size - 1 : b;
+	return 1;
+}
+
+static void http_dev_httpdate(time_t t, char *buf, size_t cap)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+/* Headers every image answer carries. */
+static void http_dev_image_headers(struct http_resp *resp, const char *etag, const char *lm)
+{
+	if (http_resp_header(resp, "etag:", "%s", etag) ||
+	    http_resp_header(resp, "last-modified:", "%s", lm) ||
+	    http_resp_header(resp, "accept-ranges:", "bytes"))
+		LOGW("image response headers full");
+	resp->content_type = "application/octet-stream";
+	resp->cache_control = "no-cache";
+}
+
+static int http_dev_not_ready(struct http_resp *resp, const char *text)
+{
+	int rc = http_dev_result(resp, 503, "not_ready", text);
+
+	if (http_resp_header(resp, "retry-after:", "%d", HTTP_DEV_RETRY_AFTER))
+		LOGW("image response headers full");
+	return rc;
+}
+
+int http_dev_images(void *ctx, const struct http_req *req, struct http_resp *resp)
+{
+	struct http_dev *d = ctx;
+	const char *id = req->path + strlen("/images/");
+	char sha[CACHE_HEX_LEN + 1], etag[CACHE_HEX_LEN + 3], lm[40];
+	struct firmware fw = { 0 };
+	uint64_t size, first = 0, last = 0;
+	struct stat sb;
+	int fd, rc;
+
+	if (req->method != HTTP_GET && req->method != HTTP_HEAD)
+		return http_dev_result(resp, 405, "bad_request", "use GET or HEAD");
+	if (strncmp(req->path, "/images/", 8) || !util_id_valid(id) ||
+	    catalogue_get(d->core->st, id, &fw, NULL))
+		return http_dev_result(resp, 404, "not_found", "no such firmware");
+	firmware_clear(&fw);
+	rc = d->core->images ? images_open(d->core->images, id, &fd, &size, sha) : -ENOENT;
+	if (rc)
+		return http_dev_not_ready(resp, rc == -EAGAIN ? "the image is still downloading"
+							     : "the image is not on the gateway");
+	snprintf(etag, sizeof(etag), "\"%s\"", sha);
+	http_dev_httpdate(fstat(fd, &sb) ? 0 : sb.st_mtime, lm, sizeof(lm));
+	http_dev_image_headers(resp, etag, lm);
+	rc = req->if_range && strcmp(req->if_range, etag) && strcmp(req->if_range, lm) ? 0 :
+	     http_dev_range(req->range, size, &first, &last);
+	if (rc < 0) {
+		close(fd);
+		if (http_resp_header(resp, "content-range:", "bytes */%llu",
+				     (unsigned long long)size))
+			LOGW("image response headers full");
+		resp->status = 416;
+		return 0;
+	}
+	resp->status = rc ? 206 : 200;
+	if (rc && http_resp_header(resp, "content-range:", "bytes %llu-%llu/%llu",
+				   (unsigned long long)first, (unsigned long long)last,
+				   (unsigned long long)size))
+		LOGW("image response headers full");
+	resp->has_file = true;
+	resp->file_fd = fd;
+	resp->file_off = rc ? first : 0;
+	resp->body_len = rc ? last - first + 1 : size;
+	return 0;
+}
+
+/* ---- life cycle ------------------------------------------------------------- */
+
+int http_dev_new(struct http_dev **out, struct core *core, struct lws_context *ctx,
+		 const struct http_dev_cfg *cfg, struct err_info *e)
+{
+	struct http_dev *d = calloc(1, sizeof(*d));
+	size_t n;
+
+	if (!d)
+		return err_set(e, -ENOMEM, "out of memory");
+	d->core = core;
+	d->ctx = ctx;
+	d->auth_token = cfg->auth_token;
+	d->max_poll_wait = cfg->max_poll_wait;
+	if (util_strlcpy(d->public_url, cfg->public_url, sizeof(d->public_url))) {
+		free(d);
+		return err_set(e, -ENAMETOOLONG, "[http] public_url is too long");
+	}
+	n = strlen(d->public_url);
+	while (n && d->public_url[n - 1] == '/')
+		d->public_url[--n] = '\0';
+	*out = d;
+	return 0;
+}
+
+void http_dev_free(struct http_dev *d)
+{
+	if (!d)
+		return;
+	while (d->polls) {
+		struct http_poll *p = d->polls;
+
+		if (p->def)
+			http_poll_answer(p, NULL);
+		p->def = NULL;
+		http_poll_free(p);
+	}
+	free(d);
+}
