@@ -722,7 +722,8 @@ static int api_upload_begin(void *ctx, const struct http_req *req, uint64_t len,
 	rc = images_upload_begin(a->images, up->fw_id, len, &up->u, &e);
 	if (rc) {
 		free(up);
-		return api_stream_error(a, resp, rc == -ENOSPC ? 507 : api_status(rc), err_text(&e));
+		return api_stream_error(a, resp, rc == -ENOSPC ? 507 : rc == -EFBIG ? 413 :
+					rc == -EBADMSG ? 422 : api_status(rc), err_text(&e));
 	}
 	*state = up;
 	LOGI("firmware %s: upload of %llu bytes started", up->fw_id, (unsigned long long)len);

@@ -635,7 +635,8 @@ int images_upload_begin(struct images *im, const char *fw_id, uint64_t length,
 		return err_set(e, -EBUSY, "a download of this firmware's image is running");
 	rc = im_expect(im, &r, &x, e);
 	if (!rc && r.size && length && length != r.size)
-		rc = err_set(e, -EINVAL, "body of %llu bytes, but the firmware's size is %llu",
+		rc = err_set(e, length > r.size ? -EFBIG : -EBADMSG,
+			     "body of %llu bytes, but the firmware's size is %llu",
 			     (unsigned long long)length, (unsigned long long)r.size);
 	if (!rc)
 		rc = im_make_room(im, length ? length : r.size, NULL, e);

@@ -64,7 +64,8 @@ int images_open(struct images *im, const char *firmware_id, int *fd, uint64_t *s
 /* A local upload, streamed: begin (length = Content-Length, 0 unknown),
  * feed pieces, end (verify and publish) or abort. On 0 from begin, *out is
  * the caller's until _end() or _abort(), which both free it. -EBUSY while a
- * download of the same firmware runs, -ENOSPC when it cannot fit. */
+ * download of the same firmware runs, -ENOSPC when it cannot fit, -EFBIG /
+ * -EBADMSG when length is above / below the firmware's size. */
 int images_upload_begin(struct images *im, const char *firmware_id, uint64_t length,
 			struct images_upload **out, struct err_info *e) OTAGW_MUST_CHECK;
 int images_upload_feed(struct images_upload *u, const void *buf, size_t len,

@@ -383,8 +383,6 @@ static int http_conn_start(struct lws *wsi, struct loop *l, struct http_conn *hc
 		return 0;
 	} else if (hc->resp.status) {
 		hc->close_after = true;   /* a stream handler refused: the body stays unread */
-		http_conn_error(hc, 400, "bad Content-Length");
-		hc->close_after = true;
 	} else if (!hc->route) {
 		http_conn_error(hc, 404, "not found");
 		hc->close_after = body_len > 0;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -318,6 +319,8 @@ static int http_dev_poll(struct http_dev *d, const struct http_req *req,
 		return http_dev_result(resp, 400, "bad_request", "wait must be seconds");
 	if (wait > d->max_poll_wait)
 		wait = d->max_poll_wait;
+	if (core_device_seen(d->core, p->device, p->product, "http", &e))
+		return http_dev_result(resp, 400, "bad_message", err_text(&e));
 	poll = calloc(1, sizeof(*poll));
 	if (!poll)
 		return -ENOMEM;
@@ -377,7 +380,7 @@ int http_dev_range(const char *v, uint64_t size, uint64_t *first, uint64_t *last
 	const char *dash;
 	uint64_t a, b;
 
-	if (!v || strncmp(v, "bytes=", 6) || strchr(v, ','))
+	if (!v || strncasecmp(v, "bytes=", 6) || strchr(v, ','))
 		return 0;
 	v += 6;
 	dash = strchr(v, '-');

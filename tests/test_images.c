@@ -200,7 +200,7 @@ static void test_upload_refused(void **state)
 	{
 		struct images_upload *u;
 
-		assert_int_equal(images_upload_begin(x->im, x->fw[2], IMG + 1, &u, &e), -EINVAL);
+		assert_int_equal(images_upload_begin(x->im, x->fw[2], IMG + 1, &u, &e), -EFBIG);
 		assert_int_equal(images_upload_begin(x->im, x->fw[2], 0, &u, &e), 0);
 		assert_int_equal(images_upload_feed(u, x->img[2], IMG, &e), 0);
 		assert_int_equal(images_upload_feed(u, "x", 1, &e), -EFBIG);

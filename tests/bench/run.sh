@@ -50,3 +50,8 @@ printf '%-44s %10.0f/s %12.0f/s %8.2f  (reference: nginx static file, same %s by
 # TCP devices: messages/s through the core at 1,000 devices, RSS at 1,000
 # idle connections, in-band chunk throughput vs socat of the same file.
 /usr/bin/python3 tests/bench/tcp_bench.py "$B"
+
+# Image cache: download from nginx vs curl -o; hashing cost per MiB.
+/usr/bin/python3 tests/bench/cache_bench.py "$B"
+# HTTP devices: image serving vs nginx (sendfile on/off), report/pull requests/s.
+/usr/bin/python3 tests/bench/http_bench.py "$B"
