@@ -68,6 +68,12 @@ struct http_resp {
 struct http_deferred;
 struct http_deferred *http_defer(const struct http_req *req, unsigned max_wait_s,
 				 void (*cancel)(void *arg), void *arg);
+/* True when the waiting client has closed or reset its connection (libws
+ * 4.1 does not notice while a request is outstanding). The connection is
+ * then torn down from the loop, and cancel(arg) follows; until then d stays
+ * valid but must not be answered. Call before handing the client anything
+ * that must not be lost. */
+bool http_deferred_gone(struct http_deferred *d);
 /* Sends resp (its body and file are moved into the loop). */
 void http_deferred_answer(struct http_deferred *d, struct http_resp *resp);
 

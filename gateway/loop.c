@@ -7,10 +7,12 @@
 #define LOG_MOD "loop"
 #include "loop.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -681,6 +683,19 @@ struct http_deferred *http_defer(const struct http_req *req, unsigned max_wait_s
 	/* the context's timeout would kill a quiet long-poll */
 	lws_set_timeout(hc->wsi, PENDING_TIMEOUT_HTTP_CONTENT, (int)max_wait_s + 10);
 	return (struct http_deferred *)hc;
+}
+
+bool http_deferred_gone(struct http_deferred *d)
+{
+	struct http_conn *hc = (struct http_conn *)d;
+	char c;
+	ssize_t n = recv(lws_get_socket_fd(hc->wsi), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
+		return false;
+	/* EOF or a reset: nobody will read an answer */
+	lws_set_timeout(hc->wsi, PENDING_TIMEOUT_HTTP_CONTENT, LWS_TO_KILL_ASYNC);
+	return true;
 }
 
 void http_deferred_answer(struct http_deferred *d, struct http_resp *resp)

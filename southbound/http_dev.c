@@ -267,6 +267,12 @@ static int http_poll_send(struct session *s, const struct msg *m)
 		p->json = json;         /* pushed while binding: answered at once */
 		return 0;
 	}
+	if (http_deferred_gone(p->def)) {
+		/* the client left: the record stays waiting for its next poll */
+		p->ending = true;
+		free(json);
+		return -ENOTCONN;
+	}
 	http_poll_answer(p, json);
 	free(json);
 	return 0;
