@@ -279,13 +279,24 @@ static int core_read_image(struct core *c, const char *firmware_id, uint64_t off
 	return rc;
 }
 
+/* Bytes [0, have) of size delivered: progress rises to that share, at most
+ * 99 (only the device can say it is done), never down. */
+static void core_raise_progress(struct core *c, const struct record *r, uint64_t have,
+				uint64_t size)
+{
+	int pct = have >= size ? 99 : (int)(have * 100 / size);
+
+	if (pct > 99)
+		pct = 99;
+	if (pct > r->progress && record_progress(c->st, r->id, pct, util_now_ms(), NULL))
+		LOGD("record %s: derived progress not stored", r->id);
+}
+
 /* The highest contiguous offset fetched becomes progress (at most 99: only
  * the device can say it is done) while the device reports none itself. */
 static void core_derive_progress(struct core *c, struct session *s, const struct record *r,
 				 uint64_t offset, size_t n, uint64_t size)
 {
-	int pct;
-
 	if (strcmp(s->fetch_fw, r->firmware_id)) {
 		/* A new connection resuming a fetch: what the record's progress
 		 * says was fetched counts, and the device's resume offset within
@@ -299,11 +310,19 @@ static void core_derive_progress(struct core *c, struct session *s, const struct
 		s->fetch_contig = offset + n;
 	if (s->reports_progress || r->state != REC_PROCESSING || !size)
 		return;
-	pct = (int)(s->fetch_contig * 100 / size);
-	if (pct > 99)
-		pct = 99;
-	if (pct > r->progress && record_progress(c->st, r->id, pct, util_now_ms(), NULL))
-		LOGD("record %s: derived progress not stored", r->id);
+	core_raise_progress(c, r, s->fetch_contig, size);
+}
+
+int core_image_served(struct core *c, const char *device_id, const char *firmware_id,
+		      uint64_t end, uint64_t size)
+{
+	struct record r;
+
+	if (!size || record_find(c->st, device_id, REC_MASK(REC_PROCESSING), NULL, firmware_id,
+				 true, &r))
+		return -ENOENT;
+	core_raise_progress(c, &r, end, size);
+	return 0;
 }
 
 static int core_on_chunk(struct core *c, struct session *s, const struct msg *in,

@@ -84,6 +84,14 @@ int core_cancel_task(struct core *c, const char *task_id, int *n,
 /* Deletes a device: its unfinished records become canceled ("device
  * deleted"), its row goes, a live session is asked to close. */
 int core_delete_device(struct core *c, const char *device_id, struct err_info *e) OTAGW_MUST_CHECK;
+/* Bytes [0, end) of firmware_id's image (size bytes) went out to
+ * device_id over a connectionless transport (HTTP GET with Range): the
+ * device's processing record of that firmware rises to end/size percent
+ * (at most 99: only the device can say it is done), never down. The
+ * transport calls this only while the device reports no progress itself.
+ * 0, or -ENOENT when no such record is processing. */
+int core_image_served(struct core *c, const char *device_id, const char *firmware_id,
+		      uint64_t end, uint64_t size);
 /* Loop timer: fails processing records past their timeout. *n = count. */
 int core_tick(struct core *c, int64_t now_ms, int *n) OTAGW_MUST_CHECK;
 

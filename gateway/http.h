@@ -58,6 +58,13 @@ struct http_resp {
 	uint64_t file_off;
 	size_t nhdrs;
 	struct http_hdr hdrs[HTTP_RESP_HDRS];
+	/* Optional, for file bodies: file_sent(arg, off, n) after each write of
+	 * file bytes [off, off + n) to the socket (not a proof of receipt);
+	 * file_done(arg) exactly once when the response ends, is dropped, or
+	 * is never sent. arg is the handler's until file_done. */
+	void (*file_sent)(void *arg, uint64_t off, uint64_t n);
+	void (*file_done)(void *arg);
+	void *file_arg;
 };
 
 /* A request answered later (long-poll). Inside a handler, http_defer()

@@ -80,6 +80,8 @@ static void http_conn_reset(struct http_conn *hc)
 		hc->defer_cancel(hc->defer_arg);
 	if (hc->resp.has_file)
 		close(hc->resp.file_fd);
+	if (hc->resp.file_done)
+		hc->resp.file_done(hc->resp.file_arg);
 	if (hc->stream && hc->stream_state)
 		hc->stream->abort(hc->stream_state);
 	free(hc->body);
@@ -93,6 +95,10 @@ static void http_conn_error(struct http_conn *hc, int status, const char *text)
 	char buf[256];
 	int n = snprintf(buf, sizeof(buf), "{\"error\":\"%s\"}", text);
 
+	if (hc->resp.has_file)
+		close(hc->resp.file_fd);
+	if (hc->resp.file_done)
+		hc->resp.file_done(hc->resp.file_arg);
 	free(hc->resp.body);
 	memset(&hc->resp, 0, sizeof(hc->resp));
 	hc->resp.status = status;
@@ -175,6 +181,8 @@ static int http_conn_write_file(struct lws *wsi, struct http_conn *hc)
 		return -1;      /* the file shrank under us: drop the connection */
 	if (lws_write(wsi, buf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)n)
 		return -1;
+	if (hc->resp.file_sent)
+		hc->resp.file_sent(hc->resp.file_arg, hc->resp.file_off + hc->sent, n);
 	hc->sent += n;
 	if (last)
 		return http_conn_done(wsi, hc);
@@ -215,6 +223,8 @@ static int http_conn_writeable(struct lws *wsi, struct http_conn *hc)
 		return -1;
 	}
 	free(buf);
+	if (hc->resp.file_sent)
+		hc->resp.file_sent(hc->resp.file_arg, hc->resp.file_off + hc->sent, n);
 	hc->sent += n;
 	if (last)
 		return http_conn_done(wsi, hc);

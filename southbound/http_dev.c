@@ -22,6 +22,7 @@
 #include "util.h"
 
 #define HTTP_DEV_RETRY_AFTER 5      /* s, for an image that is not ready */
+#define HTTP_DEV_SELF_MAX 256       /* devices remembered as reporting progress */
 
 struct http_poll;
 
@@ -32,6 +33,19 @@ struct http_dev {
 	unsigned max_poll_wait;
 	char public_url[256];
 	struct http_poll *polls;
+	/* Devices that POSTed progress themselves, newest last (a ring): bytes
+	 * served to them no longer count as their progress. */
+	char self_progress[HTTP_DEV_SELF_MAX][OTAGW_ID_MAX];
+	unsigned self_next;
+};
+
+/* One image response to a known device: served bytes become progress. */
+struct http_serve {
+	struct http_dev *d;
+	char device[OTAGW_ID_MAX];
+	char firmware[OTAGW_ID_MAX];
+	uint64_t size;
+	int last_pct;
 };
 
 /* What a request names: /device/{product}/{device}/firmware/{topic} */
@@ -87,8 +101,35 @@ static int http_dev_msg(struct http_resp *resp, int status, const char *json)
 struct http_capture {
 	struct session s;
 	struct http_dev *d;
+	const char *device;             /* from the path */
 	char *json;
 };
+
+/* The gateway-local URL of an image, naming the device so that bytes served
+ * to it count as its progress. */
+static int http_dev_image_url(const struct http_dev *d, const char *fw, const char *device,
+			      char *buf, size_t cap)
+{
+	int n = snprintf(buf, cap, "%s/images/%s?device=%s", d->public_url, fw, device);
+
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+static bool http_dev_reports_self(const struct http_dev *d, const char *device)
+{
+	for (unsigned i = 0; i < HTTP_DEV_SELF_MAX; i++)
+		if (!strcmp(d->self_progress[i], device))
+			return true;
+	return false;
+}
+
+static void http_dev_mark_self(struct http_dev *d, const char *device)
+{
+	if (http_dev_reports_self(d, device))
+		return;
+	util_strlcpy(d->self_progress[d->self_next], device, OTAGW_ID_MAX);
+	d->self_next = (d->self_next + 1) % HTTP_DEV_SELF_MAX;
+}
 
 static int http_capture_send(struct session *s, const struct msg *m)
 {
@@ -103,9 +144,8 @@ static int http_capture_send(struct session *s, const struct msg *m)
 static int http_image_url(struct session *s, const char *fw, char *buf, size_t cap)
 {
 	struct http_capture *c = lws_container_of(s, struct http_capture, s);
-	int n = snprintf(buf, cap, "%s/images/%s", c->d->public_url, fw);
 
-	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+	return http_dev_image_url(c->d, fw, c->device, buf, cap);
 }
 
 static const struct transport_ops http_capture_ops = {
@@ -167,7 +207,8 @@ static const struct http_dev_topic http_dev_topics[] = {
 static int http_dev_post(struct http_dev *d, const struct http_req *req,
 			 const struct http_dev_path *p, enum msg_type type, struct http_resp *resp)
 {
-	struct http_capture cap = { .s = { .ops = &http_capture_ops }, .d = d };
+	struct http_capture cap = { .s = { .ops = &http_capture_ops }, .d = d,
+				    .device = p->device };
 	struct err_info e = { 0 };
 	struct msg m;
 	int rc;
@@ -183,6 +224,8 @@ static int http_dev_post(struct http_dev *d, const struct http_req *req,
 	rc = core_device_seen(d->core, p->device, p->product, "http", &e);
 	if (!rc)
 		rc = core_handle(d->core, &cap.s, &m, &e);
+	if (!rc && type == MSG_UPGRADE_FIRMWARE_PROGRESS)
+		http_dev_mark_self(d, p->device);
 	msg_clear(&m);
 	if (cap.json) {
 		rc = http_dev_msg(resp, 200, cap.json);
@@ -286,9 +329,8 @@ static void http_poll_close(struct session *s)
 static int http_poll_image_url(struct session *s, const char *fw, char *buf, size_t cap)
 {
 	struct http_poll *p = lws_container_of(s, struct http_poll, s);
-	int n = snprintf(buf, cap, "%s/images/%s", p->d->public_url, fw);
 
-	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+	return http_dev_image_url(p->d, fw, p->s.device_id, buf, cap);
 }
 
 static const struct transport_ops http_poll_ops = {
@@ -442,6 +484,48 @@ static int http_dev_not_ready(struct http_resp *resp, const char *text)
 	return rc;
 }
 
+static void http_serve_sent(void *arg, uint64_t off, uint64_t n)
+{
+	struct http_serve *sv = arg;
+	uint64_t end = off + n;
+	int pct = end >= sv->size ? 100 : (int)(end * 100 / sv->size);
+
+	if (pct <= sv->last_pct)
+		return;
+	sv->last_pct = pct;
+	if (!http_dev_reports_self(sv->d, sv->device))
+		(void)core_image_served(sv->d->core, sv->device, sv->firmware, end, sv->size);
+}
+
+static void http_serve_done(void *arg)
+{
+	free(arg);
+}
+
+/* With ?device=ID (the URL replies and pushes carry), bytes served count as
+ * that device's progress. An invalid id is ignored, not refused: the image
+ * itself is not secret per device. */
+static void http_dev_track(struct http_dev *d, const struct http_req *req, const char *fw,
+			   uint64_t size, struct http_resp *resp)
+{
+	const char *dev = http_arg(req, "device");
+	struct http_serve *sv;
+
+	if (!dev || !util_id_valid(dev) || !size || req->method != HTTP_GET)
+		return;
+	sv = calloc(1, sizeof(*sv));
+	if (!sv)
+		return;
+	sv->d = d;
+	sv->size = size;
+	sv->last_pct = -1;
+	util_strlcpy(sv->device, dev, sizeof(sv->device));
+	util_strlcpy(sv->firmware, fw, sizeof(sv->firmware));
+	resp->file_sent = http_serve_sent;
+	resp->file_done = http_serve_done;
+	resp->file_arg = sv;
+}
+
 int http_dev_images(void *ctx, const struct http_req *req, struct http_resp *resp)
 {
 	struct http_dev *d = ctx;
@@ -484,6 +568,7 @@ int http_dev_images(void *ctx, const struct http_req *req, struct http_resp *res
 	resp->file_fd = fd;
 	resp->file_off = rc ? first : 0;
 	resp->body_len = rc ? last - first + 1 : size;
+	http_dev_track(d, req, id, size, resp);
 	return 0;
 }
 

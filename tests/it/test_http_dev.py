@@ -127,7 +127,7 @@ def check_reply(rep, fw, version, g):
     """A REQUEST_FIRMWARE_REPLY / UPGRADE_FIRMWARE for fw, url at the gateway."""
     assert (rep["firmwareId"], rep["version"], rep["size"], rep["sign"], rep["signMethod"]) == \
         (fw["id"], version, fw["size"], fw["sign"], "sha256"), rep
-    assert rep["url"] == g.base + "/images/" + fw["id"], rep
+    assert rep["url"] == g.base + "/images/" + fw["id"] + "?device=" + rep["deviceId"], rep
     assert isinstance(rep.get("parameters"), dict), rep
 
 
@@ -180,7 +180,7 @@ def test_curl_pull_flow_with_resume(gw_factory, tmp_path):
     assert rep["success"] is True, rep
     assert rep.get("messageType", "REQUEST_FIRMWARE_REPLY") == "REQUEST_FIRMWARE_REPLY", rep
     check_reply(rep, fw, "2.0", g)
-    assert rep["url"] == "http://%s:%d/images/%s" % (HOST, g.port, fw["id"]), \
+    assert rep["url"] == "http://%s:%d/images/%s?device=s9" % (HOST, g.port, fw["id"]), \
         "public_url must default to http://<bind>:<port>: %r" % rep["url"]
     assert record_of(g, task["id"], "s9")["state"] == "processing"
 
@@ -189,6 +189,8 @@ def test_curl_pull_flow_with_resume(gw_factory, tmp_path):
     st, _, err, rc = run_curl(["-o", out, "-r", "0-99999", rep["url"]])
     assert (rc, st) == (0, 206), (rc, st, err)
     assert os.path.getsize(out) == 100000
+    # bytes served to the device named in the url count as its progress
+    assert record_of(g, task["id"], "s9")["progress"] == 100000 * 100 // size
 
     # 2. a resume from byte 100000 to stdout, cut after 1 MiB: the reader
     # goes away mid-body (curl dies on the broken pipe)
@@ -224,14 +226,17 @@ def test_curl_pull_flow_with_resume(gw_factory, tmp_path):
     assert os.path.getsize(out) == size
     assert sha256_of(out) == fw["sign"] == hashlib.sha256(image).hexdigest()
 
-    # the bytes served may count toward the record's progress (not asserted);
-    # after the device's report the record shows at least what it reported
+    # served bytes made progress rise monotonically up to 99 (only the
+    # device says it is done); once the device reports its own progress,
+    # that wins and downloads no longer move it
     rec = record_of(g, task["id"], "s9")
-    assert rec["state"] == "processing" and 0 <= rec["progress"] <= 100, rec
+    assert rec["state"] == "processing" and rec["progress"] == 99, rec
     js = d.ok("upgrade/progress", {"version": "2.0", "progress": 40, "success": True})
     assert js == {"success": True}, js
-    rec = record_of(g, task["id"], "s9")
-    assert rec["state"] == "processing" and 40 <= rec["progress"] <= 100, rec
+    assert record_of(g, task["id"], "s9")["progress"] == 40
+    st, _, err, rc = run_curl(["-o", str(tmp_path / "again.bin"), rep["url"]])
+    assert (rc, st) == (0, 200), (rc, st, err)
+    assert record_of(g, task["id"], "s9")["progress"] == 40
 
     js = d.ok("upgrade/progress", {"version": "2.0", "progress": 100, "complete": True,
                                    "success": True})
@@ -269,7 +274,7 @@ def test_public_url(gw_factory, tmp_path):
     publish(g, fw["id"], "pull", ["pu1"])
     rep = d.pull()
     assert rep["success"] is True, rep
-    assert rep["url"] == "http://192.0.2.7:8080/images/" + fw["id"], rep
+    assert rep["url"] == "http://192.0.2.7:8080/images/%s?device=pu1" % fw["id"], rep
 
 
 # -- messages: mismatches and refusals -------------------------------------------------------
