@@ -807,6 +807,36 @@ static int api_health(struct api_call *c)
 	return api_json(c, db ? 503 : 200, o);
 }
 
+/* ---- status resources of other modules ---------------------------------- */
+
+int api_add_status(struct api *a, const char *name, void *(*fn)(void *arg), void *arg)
+{
+	if (!util_id_valid(name) || !fn)
+		return -EINVAL;
+	if (a->nstatus >= API_STATUS_MAX)
+		return -ENOSPC;
+	a->status[a->nstatus++] = (struct api_status){ name, fn, arg };
+	return 0;
+}
+
+/* GET /api/{name} of a registered status: 1 when path is one (answered). */
+static int api_status_get(struct api_call *c, int *rc)
+{
+	for (size_t i = 0; i < c->a->nstatus; i++) {
+		const struct api_status *st = &c->a->status[i];
+
+		if (strncmp(c->req->path, "/api/", 5) || strcmp(c->req->path + 5, st->name))
+			continue;
+		if (c->req->method != HTTP_GET && c->req->method != HTTP_HEAD)
+			*rc = api_error(c, 405, "method %s not allowed on %s",
+					http_method_name(c->req->method), c->req->path);
+		else
+			*rc = api_json(c, 200, st->fn(st->arg));
+		return 1;
+	}
+	return 0;
+}
+
 /* ---- routing ------------------------------------------------------------ */
 
 static const struct api_route api_routes[] = {
@@ -877,12 +907,15 @@ int api_handle(void *ctx, const struct http_req *req, struct http_resp *resp)
 	struct api_call c = { .a = ctx, .req = req, .resp = resp };
 	char id[OTAGW_ID_MAX];
 	bool path_known = false;
+	int rc;
 
 	resp->content_type = "application/json";
 	if (!api_authorized(c.a, req)) {
 		resp->www_authenticate = "Bearer realm=\"otagw\"";
 		return api_error(&c, 401, "missing or wrong API token (Authorization: Bearer ...)");
 	}
+	if (api_status_get(&c, &rc))
+		return rc;
 	for (size_t i = 0; i < OTAGW_ARRAY_SIZE(api_routes); i++) {
 		const struct api_route *r = &api_routes[i];
 

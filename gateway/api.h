@@ -17,15 +17,32 @@
 
 struct images;
 
+#define API_STATUS_MAX 4
+
+/* A read-only status resource a module outside gateway/ provides, served
+ * at GET /api/{name} (e.g. "serial", "cloud"). fn returns a new cJSON
+ * value the API deletes (NULL: 500); arg is borrowed until the API goes. */
+struct api_status {
+	const char *name;
+	void *(*fn)(void *arg);   /* returns cJSON * */
+	void *arg;
+};
+
 struct api {
 	struct core *core;        /* borrowed */
 	struct store *st;         /* borrowed */
 	struct images *images;    /* borrowed; NULL: no image cache */
 	const char *token;        /* borrowed; "" or NULL = no token needed */
 	int64_t start_mono_ms;    /* for uptime */
+	struct api_status status[API_STATUS_MAX];
+	size_t nstatus;
 };
 
 void api_init(struct api *a, struct core *core, struct store *st, const char *token);
+/* Serves fn's answer at GET /api/{name}. -ENOSPC when full, -EINVAL for a
+ * name that is not a plain id. */
+int api_add_status(struct api *a, const char *name, void *(*fn)(void *arg),
+		   void *arg) OTAGW_MUST_CHECK;
 /* The http_handler for the /api prefix; ctx is a struct api. */
 int api_handle(void *ctx, const struct http_req *req, struct http_resp *resp);
 /* PUT /api/firmware/{id}/image: the raw image, streamed into the cache;

@@ -42,7 +42,17 @@ struct config_key {
 #define CK_ENUM(sec, key, field, choices, def, help) \
 	{ sec, key, CT_ENUM, offsetof(struct config, field), 0, 0, 0, choices, def, help }
 
+#define CK_SER(key, type, field, lo, hi, choices, def, help) \
+	{ "serial", key, type, offsetof(struct config_serial, field), \
+	  sizeof(((struct config_serial *)0)->field), lo, hi, choices, def, help }
+
 const char *const config_tcp_codecs[] = { "jsonline", "frame", NULL };
+static const char *const config_parities[] = { "none", "even", "odd", NULL };
+static const char *const config_flows[] = { "none", "rtscts", "xonxoff", NULL };
+static const char *const config_ymodem_blocks[] = { "mixed", "1k", NULL };
+const unsigned config_serial_bauds[] = { 1200, 2400, 4800, 9600, 19200, 38400, 57600,
+					 115200, 230400, 460800, 500000, 576000, 921600,
+					 1000000, 1500000, 2000000, 3000000, 4000000, 0 };
 static const char *const config_auths[] = { "none", "token", NULL };
 
 static const struct config_key config_keys[] = {
@@ -100,12 +110,41 @@ static const struct config_key config_keys[] = {
 	       "PEM public key (EC P-256) for firmware with signMethod ecdsa-p256"),
 };
 
+/* Keys of each [serial NAME]; offsets are into struct config_serial. */
+static const struct config_key config_serial_keys[] = {
+	CK_SER("path", CT_STR, path, 0, 0, NULL, "",
+	       "the port's device (/dev/ttyUSB0, /dev/ttyS1, ...); required"),
+	CK_SER("baud", CT_UINT, baud, 1200, 4000000, NULL, "115200",
+	       "line speed: a standard rate from 1200 to 4000000"),
+	CK_SER("data_bits", CT_UINT, data_bits, 5, 8, NULL, "8", "5, 6, 7 or 8"),
+	CK_SER("parity", CT_ENUM, parity, 0, 0, config_parities, "none", "none | even | odd"),
+	CK_SER("stop_bits", CT_UINT, stop_bits, 1, 2, NULL, "1", "1 or 2"),
+	CK_SER("flow", CT_ENUM, flow, 0, 0, config_flows, "none",
+	       "none | rtscts | xonxoff (xonxoff cannot carry YMODEM's binary blocks)"),
+	CK_SER("rs485", CT_BOOL, rs485, 0, 0, NULL, "off",
+	       "on: RS-485 half duplex (the driver drives RTS while sending)"),
+	CK_SER("product", CT_STR, product, 0, 0, NULL, "",
+	       "productId for a new device on this line whose message names none"),
+	CK_SER("max_line", CT_UINT, max_line, 256, 65536, NULL, "4096",
+	       "bytes of one JSON line; longer lines are dropped"),
+	CK_SER("ymodem_timeout", CT_UINT, ymodem_timeout, 1, 300, NULL, "10",
+	       "seconds to wait for the answer to a YMODEM block before resending"),
+	CK_SER("ymodem_retries", CT_UINT, ymodem_retries, 1, 100, NULL, "10",
+	       "resends of one YMODEM block before the transfer fails"),
+	CK_SER("ymodem_start_timeout", CT_UINT, ymodem_start_timeout, 1, 3600, NULL, "60",
+	       "seconds for the device to start its YMODEM receive (send 'C')"),
+	CK_SER("ymodem_blocks", CT_ENUM, ymodem_blocks, 0, 0, config_ymodem_blocks, "mixed",
+	       "mixed (tail in 128-byte blocks, like lrzsz) | 1k (only 1024-byte blocks)"),
+	CK_SER("reopen_max_delay", CT_UINT, reopen_max_delay, 1, 300, NULL, "5",
+	       "seconds, the cap of the backoff between attempts to reopen a lost port"),
+};
+
 static const char *const config_sections[] = { "gateway", "http", "tcp", "cloud", "cache",
 					       "serial" };
 
-static int config_set(struct config *cfg, const struct config_key *k, const char *v)
+static int config_set(void *base, const struct config_key *k, const char *v)
 {
-	char *field = (char *)cfg + k->off;
+	char *field = (char *)base + k->off;
 	uint64_t u;
 
 	switch (k->type) {
@@ -170,6 +209,14 @@ void config_defaults(struct config *cfg)
 			abort();        /* a bad default is a programming error */
 }
 
+static void config_serial_defaults(struct config_serial *sp)
+{
+	memset(sp, 0, sizeof(*sp));
+	for (size_t i = 0; i < OTAGW_ARRAY_SIZE(config_serial_keys); i++)
+		if (config_set(sp, &config_serial_keys[i], config_serial_keys[i].def))
+			abort();
+}
+
 /* Trims ASCII space on both ends in place; returns the new start. */
 static char *config_trim(char *s)
 {
@@ -221,6 +268,7 @@ static int config_section(struct config *cfg, struct config_pos *p, char *hdr, s
 		if (cfg->n_serial >= CONFIG_SERIAL_MAX)
 			return err_set(e, -OTAGW_ECONFIG, "%s:%u: more than %d serial ports",
 				       p->file, p->line, CONFIG_SERIAL_MAX);
+		config_serial_defaults(&cfg->serial[cfg->n_serial]);
 		snprintf(cfg->serial[cfg->n_serial++].name, sizeof(cfg->serial[0].name), "%s", arg);
 		return 0;
 	}
@@ -231,7 +279,9 @@ static int config_section(struct config *cfg, struct config_pos *p, char *hdr, s
 static int config_keyval(struct config *cfg, struct config_pos *p, char *line, struct err_info *e)
 {
 	char *eq = strchr(line, '='), *key, *val;
-	size_t vn;
+	const struct config_key *keys;
+	size_t vn, nkeys;
+	bool serial;
 
 	if (!eq)
 		return err_set(e, -OTAGW_ECONFIG, "%s:%u: expected key = value", p->file, p->line);
@@ -246,12 +296,16 @@ static int config_keyval(struct config *cfg, struct config_pos *p, char *line, s
 	if (!p->section[0])
 		return err_set(e, -OTAGW_ECONFIG, "%s:%u: key '%.64s' outside any section",
 			       p->file, p->line, key);
-	for (size_t i = 0; i < OTAGW_ARRAY_SIZE(config_keys); i++) {
-		const struct config_key *k = &config_keys[i];
+	serial = !strcmp(p->section, "serial");
+	keys = serial ? config_serial_keys : config_keys;
+	nkeys = serial ? OTAGW_ARRAY_SIZE(config_serial_keys) : OTAGW_ARRAY_SIZE(config_keys);
+	for (size_t i = 0; i < nkeys; i++) {
+		const struct config_key *k = &keys[i];
 
 		if (strcmp(k->section, p->section) || strcmp(k->name, key))
 			continue;
-		if (config_set(cfg, k, val))
+		if (config_set(serial ? (void *)&cfg->serial[cfg->n_serial - 1] : (void *)cfg, k,
+			       val))
 			return err_set(e, -OTAGW_ECONFIG, "%s:%u: bad value for '%s' in [%s]: "
 				       "expected %s", p->file, p->line, key, p->section,
 				       config_type_hint(k));
@@ -344,6 +398,25 @@ int config_validate(const struct config *cfg, struct err_info *e)
 		return err_set(e, -OTAGW_ECONFIG, "[http] port and [tcp] port are the same");
 	if (!cfg->gateway.data_dir[0])
 		return err_set(e, -OTAGW_ECONFIG, "[gateway] data_dir is empty");
+	for (size_t i = 0; i < cfg->n_serial; i++) {
+		const struct config_serial *sp = &cfg->serial[i];
+		size_t b = 0;
+
+		if (!sp->path[0])
+			return err_set(e, -OTAGW_ECONFIG, "[serial %s] needs a path", sp->name);
+		while (config_serial_bauds[b] && config_serial_bauds[b] != sp->baud)
+			b++;
+		if (!config_serial_bauds[b])
+			return err_set(e, -OTAGW_ECONFIG, "[serial %s] baud %u is not a standard rate",
+				       sp->name, sp->baud);
+		if (sp->product[0] && !util_id_valid(sp->product))
+			return err_set(e, -OTAGW_ECONFIG, "[serial %s] product is not a valid id",
+				       sp->name);
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(cfg->serial[j].path, sp->path))
+				return err_set(e, -OTAGW_ECONFIG, "[serial %s] and [serial %s] use the "
+					       "same path", cfg->serial[j].name, sp->name);
+	}
 	return 0;
 }
 
@@ -362,6 +435,11 @@ void config_print_defaults(void *file)
 		}
 		fprintf(f, "# %s\n#%s = %s\n", k->help, k->name, k->def);
 	}
-	fprintf(f, "\n# [cloud] and [serial NAME] sections are accepted;\n"
-		   "# their keys are documented in the README as those features land.\n");
+	fprintf(f, "\n# One section per serial port; NAME is yours (letters, digits, _ . : -).\n"
+		   "#[serial NAME]\n");
+	for (size_t i = 0; i < OTAGW_ARRAY_SIZE(config_serial_keys); i++)
+		fprintf(f, "# %s\n#%s = %s\n", config_serial_keys[i].help, config_serial_keys[i].name,
+			config_serial_keys[i].def);
+	fprintf(f, "\n# A [cloud] section is accepted; its keys are documented in the README\n"
+		   "# as that feature lands.\n");
 }

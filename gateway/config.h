@@ -21,7 +21,27 @@
 
 struct config_serial {
 	char name[64];                      /* the NAME of [serial NAME] */
+	char path[CONFIG_STR_MAX];          /* /dev/ttyUSB0 */
+	unsigned baud;                      /* one of config_serial_bauds[] */
+	unsigned data_bits;                 /* 5-8 */
+	unsigned parity;                    /* CONFIG_PARITY_* */
+	unsigned stop_bits;                 /* 1, 2 */
+	unsigned flow;                      /* CONFIG_FLOW_* */
+	bool rs485;
+	char product[64];                   /* productId of a new device on the line */
+	unsigned max_line;                  /* bytes of one JSON line */
+	unsigned ymodem_timeout;            /* s to wait for an answer to a block */
+	unsigned ymodem_retries;            /* resends of one block */
+	unsigned ymodem_start_timeout;      /* s to wait for the receiver's 'C' */
+	unsigned ymodem_blocks;             /* CONFIG_YMODEM_* */
+	unsigned reopen_max_delay;          /* s, cap of the reopen backoff */
 };
+
+enum { CONFIG_PARITY_NONE, CONFIG_PARITY_EVEN, CONFIG_PARITY_ODD };
+enum { CONFIG_FLOW_NONE, CONFIG_FLOW_RTSCTS, CONFIG_FLOW_XONXOFF };
+enum { CONFIG_YMODEM_MIXED, CONFIG_YMODEM_1K };
+/* The baud rates [serial NAME] baud accepts, 0-terminated. */
+extern const unsigned config_serial_bauds[];
 
 struct config {
 	struct {

@@ -175,6 +175,22 @@ static int core_send_reply(struct session *s, struct msg *reply)
 	return rc;
 }
 
+/* A failed record may be retried by its device (headers.force) unless its
+ * task was canceled. */
+static bool core_retryable(struct core *c, const struct record *r)
+{
+	struct task t;
+	bool ok;
+
+	if (r->state != REC_FAILED)
+		return true;
+	if (tasks_get(c->st, r->task_id, &t, NULL))
+		return false;
+	ok = t.state != TASK_CANCELED;
+	task_clear(&t);
+	return ok;
+}
+
 static int core_on_request(struct core *c, struct session *s, const struct msg *in,
 			   struct err_info *e)
 {
@@ -188,7 +204,7 @@ static int core_on_request(struct core *c, struct session *s, const struct msg *
 	util_strlcpy(reply.message_id, in->message_id, sizeof(reply.message_id));
 	reply.timestamp = util_now_ms();
 	if (record_find(c->st, in->device_id, mask, in->request_version, NULL, in->latest, &r) ||
-	    core_fill_firmware(c, s, &r, &reply, NULL)) {
+	    !core_retryable(c, &r) || core_fill_firmware(c, s, &r, &reply, NULL)) {
 		reply.success = false;
 		util_strlcpy(reply.code, "not_found", sizeof(reply.code));
 		util_strlcpy(reply.error_reason, CORE_NOT_FOUND_TEXT, sizeof(reply.error_reason));
@@ -196,12 +212,32 @@ static int core_on_request(struct core *c, struct session *s, const struct msg *
 	}
 	reply.success = true;
 	rc = core_send_reply(s, &reply);
-	if (rc || r.state != REC_WAITING)
+	if (rc || (r.state != REC_WAITING && r.state != REC_FAILED))
 		return rc;
 	rc = record_transition(c->st, r.id, REC_PROCESSING,
-			       &(struct record_change){ .progress = -1, .time = core_ts(in) }, e);
+			       &(struct record_change){ .progress = r.state == REC_FAILED ? 0 : -1,
+							.reason = r.state == REC_FAILED ? "" : NULL,
+							.time = core_ts(in) }, e);
 	if (!rc)
-		LOGI("device %s pulled %s (record %s)", r.device_id, r.version, r.id);
+		LOGI("device %s %s %s (record %s)", r.device_id,
+		     r.state == REC_FAILED ? "retries" : "pulled", r.version, r.id);
+	return rc;
+}
+
+/* The transport could not deliver the image of the device's processing
+ * record of firmware_id: the record fails with reason. */
+int core_delivery_failed(struct core *c, const char *device_id, const char *firmware_id,
+			 const char *reason)
+{
+	struct err_info e = { 0 };
+	struct record r;
+	int rc;
+
+	if (record_find(c->st, device_id, REC_MASK(REC_PROCESSING), NULL, firmware_id, true, &r))
+		return -ENOENT;
+	rc = core_complete(c, &r, REC_FAILED, -1, reason, util_now_ms(), &e);
+	if (rc)
+		LOGW("record %s: %s", r.id, err_text(&e));
 	return rc;
 }
 

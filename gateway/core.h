@@ -7,7 +7,9 @@
  *     completes that record.
  *   REQUEST_FIRMWARE (pull): answer REQUEST_FIRMWARE_REPLY with the same
  *     messageId for the device's waiting/processing record (waiting moves
- *     to processing), or success=false, code "not_found".
+ *     to processing), or success=false, code "not_found". With
+ *     headers.force any record matches, and a failed one (of a task not
+ *     canceled) is retried: it moves back to processing.
  *   UPGRADE_FIRMWARE_PROGRESS: only for the device's processing record with
  *     the same version (and firmwareId when given).
  *   UPGRADE_FIRMWARE_REPLY: success=false fails the processing record.
@@ -92,6 +94,12 @@ int core_delete_device(struct core *c, const char *device_id, struct err_info *e
  * 0, or -ENOENT when no such record is processing. */
 int core_image_served(struct core *c, const char *device_id, const char *firmware_id,
 		      uint64_t end, uint64_t size);
+/* The transport gave up delivering firmware_id's image to device_id
+ * (YMODEM retries exhausted, receiver cancelled, port gone): its processing
+ * record of that firmware fails with reason. 0, or -ENOENT when none. The
+ * device may retry with a REQUEST_FIRMWARE carrying headers.force. */
+int core_delivery_failed(struct core *c, const char *device_id, const char *firmware_id,
+			 const char *reason);
 /* Loop timer: fails processing records past their timeout. *n = count. */
 int core_tick(struct core *c, int64_t now_ms, int *n) OTAGW_MUST_CHECK;
 

@@ -26,6 +26,7 @@ static const char *const rec_names[REC_STATE_COUNT] = {
 static const unsigned rec_moves[REC_STATE_COUNT] = {
 	[REC_WAITING] = REC_MASK(REC_PROCESSING) | REC_MASK(REC_SUCCESS) | REC_MASK(REC_CANCELED),
 	[REC_PROCESSING] = REC_MASK(REC_SUCCESS) | REC_MASK(REC_FAILED) | REC_MASK(REC_CANCELED),
+	[REC_FAILED] = REC_MASK(REC_PROCESSING),   /* retried by the device */
 };
 
 /* States a record may be created in. */
@@ -286,8 +287,10 @@ static void rec_apply(struct record *r, enum record_state to, const struct recor
 		r->progress = why->progress;
 	if (why->reason)
 		util_strlcpy(r->error_reason, why->reason, sizeof(r->error_reason));
-	if (to == REC_PROCESSING)
+	if (to == REC_PROCESSING) {
 		r->upgrade_time = t;
+		r->complete_time = 0;
+	}
 	if (REC_FINAL & REC_MASK(to))
 		r->complete_time = t;
 	r->update_time = t;

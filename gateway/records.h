@@ -7,7 +7,10 @@
  *   (new)      -> waiting | success (device already on the target version)
  *   waiting    -> processing | success | canceled
  *   processing -> success | failed | canceled
- *   success, failed, canceled: final.
+ *   failed     -> processing (the device asked again with headers.force:
+ *                 a retry; completeTime and errorReason are cleared, the
+ *                 failure stays in history)
+ *   success, canceled: final.
  * Anything else is -OTAGW_ESTATE with a detail naming both states.
  * Must not: decide *when* to move (the core and tasks do), touch sockets. */
 #ifndef OTAGW_RECORDS_H
@@ -57,8 +60,8 @@ bool record_transition_legal(enum record_state from, enum record_state to);
  * waiting or success, with a history row "" -> state. -EEXIST when the
  * (task, device) pair already has a record. */
 int record_insert(struct store *st, struct record *r, struct err_info *e) OTAGW_MUST_CHECK;
-/* Moves record id to `to`. Sets upgradeTime on -> processing, completeTime on
- * a final state, updateTime always. -ENOENT, -OTAGW_ESTATE. */
+/* Moves record id to `to`. Sets upgradeTime on -> processing (and clears
+ * completeTime), completeTime on success/failed/canceled, updateTime always. -ENOENT, -OTAGW_ESTATE. */
 int record_transition(struct store *st, const char *id, enum record_state to,
 		      const struct record_change *why, struct err_info *e) OTAGW_MUST_CHECK;
 /* Stores progress (0-100) of a processing record; refreshes updateTime,

@@ -23,7 +23,7 @@ int parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out)
 		if (!isdigit((unsigned char)s[i]))
 			return -EINVAL;
 		d = (unsigned)(s[i] - '0');
-		if (v > (max - d) / 10)
+		if (d > max || v > (max - d) / 10)
 			return -ERANGE;
 		v = v * 10 + d;
 	}

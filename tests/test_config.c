@@ -42,7 +42,9 @@ static void test_full_file(void **state)
 	const char *text = "# comment\n; other comment\n\n[gateway]\n  log_level = debug \n"
 			   "syslog = yes\r\ndata_dir = \"/tmp/x y\"\n[http]\nbind=0.0.0.0\nport = 0\n"
 			   "api_token = s3cret\n[tcp]\n[cloud]\n[cache]\n[serial ttyUSB0]\n"
-			   "[serial rs485-a]\n";
+			   "path = /dev/ttyUSB0\n[serial rs485-a]\npath = /dev/ttyS1\nbaud = 9600\n"
+			   "data_bits = 7\nparity = even\nstop_bits = 2\nflow = rtscts\nrs485 = on\n"
+			   "ymodem_blocks = 1k\nymodem_timeout = 3\nproduct = meter\n";
 
 	assert_int_equal(parse(&c, text, &e), 0);
 	assert_int_equal(c.gateway.log_level, LOG_LVL_DEBUG);
@@ -53,7 +55,48 @@ static void test_full_file(void **state)
 	assert_string_equal(c.http.api_token, "s3cret");
 	assert_int_equal(c.n_serial, 2);
 	assert_string_equal(c.serial[1].name, "rs485-a");
+	/* the first port has every default, the second what it says */
+	assert_string_equal(c.serial[0].path, "/dev/ttyUSB0");
+	assert_int_equal(c.serial[0].baud, 115200);
+	assert_int_equal(c.serial[0].data_bits, 8);
+	assert_int_equal(c.serial[0].parity, CONFIG_PARITY_NONE);
+	assert_int_equal(c.serial[0].stop_bits, 1);
+	assert_int_equal(c.serial[0].flow, CONFIG_FLOW_NONE);
+	assert_false(c.serial[0].rs485);
+	assert_int_equal(c.serial[0].ymodem_blocks, CONFIG_YMODEM_MIXED);
+	assert_int_equal(c.serial[0].ymodem_timeout, 10);
+	assert_int_equal(c.serial[0].ymodem_retries, 10);
+	assert_string_equal(c.serial[1].path, "/dev/ttyS1");
+	assert_int_equal(c.serial[1].baud, 9600);
+	assert_int_equal(c.serial[1].data_bits, 7);
+	assert_int_equal(c.serial[1].parity, CONFIG_PARITY_EVEN);
+	assert_int_equal(c.serial[1].stop_bits, 2);
+	assert_int_equal(c.serial[1].flow, CONFIG_FLOW_RTSCTS);
+	assert_true(c.serial[1].rs485);
+	assert_int_equal(c.serial[1].ymodem_blocks, CONFIG_YMODEM_1K);
+	assert_int_equal(c.serial[1].ymodem_timeout, 3);
+	assert_string_equal(c.serial[1].product, "meter");
 	assert_int_equal(config_validate(&c, &e), 0);
+}
+
+static void test_serial_validate(void **state)
+{
+	static const struct { const char *text, *needle; } bad[] = {
+		{ "[serial a]\n", "[serial a] needs a path" },
+		{ "[serial a]\npath = /dev/x\nbaud = 12345\n", "baud 12345 is not a standard rate" },
+		{ "[serial a]\npath = /dev/x\nproduct = a/b\n", "product is not a valid id" },
+		{ "[serial a]\npath = /dev/x\n[serial b]\npath = /dev/x\n", "use the same path" },
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct err_info e = { 0 };
+		struct config c;
+
+		assert_int_equal(parse(&c, bad[i].text, &e), 0);
+		assert_int_equal(config_validate(&c, &e), -OTAGW_ECONFIG);
+		if (!strstr(e.text, bad[i].needle))
+			fail_msg("case %zu: '%s' lacks '%s'", i, e.text, bad[i].needle);
+	}
 }
 
 static void test_bad_files(void **state)
@@ -77,14 +120,22 @@ static void test_bad_files(void **state)
 		{ "[http extra]\n", "unknown section [http extra]" },
 		{ "[serial a/b]\n", "bad serial port name" },
 		{ "[serial a]\n[serial a]\n", "t.conf:2: [serial a] given twice" },
-		{ "[serial a]\npath = /dev/x\n", "unknown key 'path' in [serial]" },
+		{ "[serial a]\npaht = /dev/x\n", "t.conf:2: unknown key 'paht' in [serial]" },
+		{ "[serial a]\ndata_bits = 9\n", "bad value for 'data_bits' in [serial]" },
+		{ "[serial a]\nparity = mark\n", "bad value for 'parity' in [serial]" },
+		{ "[serial a]\nstop_bits = 3\n", "bad value for 'stop_bits'" },
+		{ "[serial a]\nflow = dtrdsr\n", "bad value for 'flow'" },
+		{ "[serial a]\nymodem_blocks = 2k\n", "bad value for 'ymodem_blocks'" },
+		{ "[serial a]\nymodem_retries = 0\n", "bad value for 'ymodem_retries'" },
+		{ "[serial a]\nrs485 = sometimes\n", "bad value for 'rs485'" },
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct err_info e = { 0 };
 		struct config c;
 
-		assert_int_equal(parse(&c, bad[i].text, &e), -OTAGW_ECONFIG);
+		if (parse(&c, bad[i].text, &e) != -OTAGW_ECONFIG)
+			fail_msg("case %zu (%s) was accepted", i, bad[i].text);
 		if (!strstr(e.text, bad[i].needle))
 			fail_msg("case %zu: '%s' lacks '%s'", i, e.text, bad[i].needle);
 	}
@@ -186,7 +237,11 @@ static void test_print_defaults_roundtrip(void **state)
 	assert_int_equal(system_free_uncomment(path), 0);
 	config_defaults(&c);
 	assert_int_equal(config_load(&c, path, &e), 0);
+	/* the example [serial NAME] section parses back to a section with
+	 * every serial default */
 	config_defaults(&d);
+	assert_int_equal(config_parse(&d, "d", "[serial NAME]\n", 14, &e), 0);
+	assert_int_equal(c.n_serial, 1);
 	assert_memory_equal(&c, &d, sizeof(c));
 	unlink(path);
 }
@@ -197,6 +252,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_full_file),
 		cmocka_unit_test(test_bad_files),
+		cmocka_unit_test(test_serial_validate),
 		cmocka_unit_test(test_line_limits),
 		cmocka_unit_test(test_validate_public_bind),
 		cmocka_unit_test(test_load_file),

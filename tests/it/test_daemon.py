@@ -187,7 +187,7 @@ def test_config_comments_and_blanks(gw_factory):
 
 
 def test_sections_without_keys_accepted(gw_factory):
-    g = gw_factory(config_extra="[tcp]\n[cloud]\n[cache]\n[serial ttyUSB0]\n")
+    g = gw_factory(config_extra="[tcp]\n[cloud]\n[cache]\n[serial ttyUSB0]\npath = /dev/otagw-absent\n")
     assert g.ok("GET", "/api/health")["status"] == "ok"
 
 
