@@ -35,11 +35,10 @@
 #define OTAGW_VERSION "dev"
 #endif
 
+_Static_assert(FETCH_URL_HOST_MAX == RESOLVE_HOST_MAX, "one host size");
+
 #define FETCH_PROTOCOL "otagw-fetch"
 #define FETCH_READ_MAX 16384          /* bytes per lws_http_client_read() */
-/* lws 4.1 prints the request line into 2048 bytes and Host: into 128. */
-#define FETCH_PATH_MAX 2000
-#define FETCH_HOST_HDR_MAX 120
 #define FETCH_VALIDATOR_MAX 256       /* ETag, Last-Modified, with NUL */
 #define FETCH_REASON_MAX 256
 #define FETCH_RETRY_AFTER_MAX 86400   /* s */
@@ -53,14 +52,6 @@ enum job_state {
 	JOB_FINISHED,                 /* result stored, done() due on sul_done */
 	JOB_CANCELLED,                /* freed on sul_done, done() never called */
 	JOB_CALLING,                  /* inside done() */
-};
-
-struct fetch_url {
-	bool tls;
-	unsigned port;
-	char host[RESOLVE_HOST_MAX];  /* IPv6 without brackets */
-	char host_hdr[FETCH_HOST_HDR_MAX];
-	char path[FETCH_PATH_MAX + 1];
 };
 
 struct fetch {
@@ -190,7 +181,7 @@ static const char *url_host_header(struct fetch_url *u)
 }
 
 /* Splits an absolute http(s) URL. NULL, or why it is refused. */
-static const char *url_parse(const char *url, struct fetch_url *u)
+const char *fetch_url_parse(const char *url, struct fetch_url *u)
 {
 	size_t n = strnlen(url, OTAGW_URL_MAX);
 	const char *a, *end, *why;
@@ -249,7 +240,7 @@ static void path_normalize(const char *in, size_t n, char *out)
 
 /* The target of Location ref against base (an absolute URL that passed
  * url_parse), malloc'ed; NULL when out of memory or too long. The result
- * still goes through url_parse(). */
+ * still goes through fetch_url_parse(). */
 static char *url_resolve(const char *base, const char *ref)
 {
 	const char *auth = strstr(base, "://") + 3;
@@ -556,7 +547,7 @@ static int job_redirect(struct fetch_job *j, struct lws *wsi)
 		job_finish(j, -EPERM, 0, "redirect from %s to an unusable Location", j->u.host);
 		return -1;
 	}
-	why = url_parse(next, &nu);
+	why = fetch_url_parse(next, &nu);
 	if (!why && j->u.tls && !nu.tls)
 		why = "https to http refused";
 	if (why) {
@@ -885,6 +876,11 @@ int fetch_new(struct fetch **out, const struct fetch_cfg *cfg, struct err_info *
 	return 0;
 }
 
+struct resolve *fetch_resolver(struct fetch *f)
+{
+	return f->res;
+}
+
 void fetch_free(struct fetch *f)
 {
 	if (!f)
@@ -958,7 +954,7 @@ int fetch_start(struct fetch *f, const struct fetch_req *r, struct fetch_job **o
 		job_free(j);
 		return err_set(e, -ENOMEM, "out of memory");
 	}
-	why = url_parse(j->url, &j->u);
+	why = fetch_url_parse(j->url, &j->u);
 	if (why)
 		job_finish(j, -EPERM, 0, "bad URL: %s", why);
 	else

@@ -21,6 +21,25 @@
 #include "err.h"
 
 struct fetch;
+struct resolve;
+
+/* lws 4.1 prints the request line into 2048 bytes and Host: into 128. */
+#define FETCH_PATH_MAX 2000
+#define FETCH_HOST_HDR_MAX 120
+#define FETCH_URL_HOST_MAX 254        /* RESOLVE_HOST_MAX */
+
+/* An absolute http(s) URL, split. */
+struct fetch_url {
+	bool tls;                     /* https */
+	unsigned port;
+	char host[FETCH_URL_HOST_MAX]; /* IPv6 without brackets */
+	char host_hdr[FETCH_HOST_HDR_MAX]; /* Host: (and TLS name): host[:port] */
+	char path[FETCH_PATH_MAX + 1];  /* with the query; "/" at least */
+};
+
+/* Splits url (http:// or https://, no user info, no fragment, printable
+ * ASCII). NULL, or a static text saying why it is refused. */
+const char *fetch_url_parse(const char *url, struct fetch_url *u);
 struct fetch_job;
 
 struct fetch_cfg {
@@ -59,6 +78,9 @@ struct fetch_req {
 int fetch_new(struct fetch **out, const struct fetch_cfg *cfg, struct err_info *e) OTAGW_MUST_CHECK;
 /* Cancels every job (their done() is not called). NULL: no-op. */
 void fetch_free(struct fetch *f);
+/* f's off-loop resolver, for other clients of the same loop (borrowed for
+ * as long as f lives). */
+struct resolve *fetch_resolver(struct fetch *f);
 /* Starts one download; r's strings are copied. done() is called exactly
  * once, later, from the loop (never from inside fetch_start). On 0, *out
  * (optional) identifies the job until done() or fetch_cancel(). */

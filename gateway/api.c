@@ -264,6 +264,28 @@ static int api_firmware_get(struct api_call *c)
 	return rc ? api_fail(c, rc, &e) : api_firmware_reply(c, 200, &fw);
 }
 
+/* Local edits of what the cloud made are refused (the cloud owns them):
+ * 1 and a 409 answered, else 0. A missing object is left to the handler. */
+static int api_cloud_owned(struct api_call *c, bool task)
+{
+	struct firmware fw = { 0 };
+	struct task t = { 0 };
+	bool cloud = false;
+
+	if (task && !tasks_get(c->a->st, c->id, &t, NULL)) {
+		cloud = t.cloud;
+		task_clear(&t);
+	} else if (!task && !catalogue_get(c->a->st, c->id, &fw, NULL)) {
+		cloud = fw.cloud;
+		firmware_clear(&fw);
+	}
+	if (!cloud)
+		return 0;
+	api_error(c, 409, "%s %s belongs to the cloud: change it there", task ? "task" : "firmware",
+		  c->id);
+	return 1;
+}
+
 static int api_firmware_put(struct api_call *c)
 {
 	struct err_info e = { 0 };
@@ -271,7 +293,7 @@ static int api_firmware_put(struct api_call *c)
 	cJSON *body;
 	int rc;
 
-	if (api_body(c, &body))
+	if (api_cloud_owned(c, false) || api_body(c, &body))
 		return 0;
 	rc = catalogue_update(c->a->st, c->id, body, &fw, &e);
 	if (!rc && c->a->images && (cJSON_HasObjectItem(body, "url") ||
@@ -292,8 +314,11 @@ static int api_no_content(struct api_call *c)
 static int api_firmware_delete(struct api_call *c)
 {
 	struct err_info e = { 0 };
-	int rc = catalogue_delete(c->a->st, c->id, &e);
+	int rc;
 
+	if (api_cloud_owned(c, false))
+		return 0;
+	rc = catalogue_delete(c->a->st, c->id, &e);
 	if (rc)
 		return api_fail(c, rc, &e);
 	LOGI("firmware %s deleted", c->id);
@@ -533,7 +558,7 @@ static int api_task_publish(struct api_call *c)
 	size_t n = 0;
 	int rc;
 
-	if (api_body(c, &body))
+	if (api_cloud_owned(c, true) || api_body(c, &body))
 		return 0;
 	rc = api_publish_args(c, body, &all, &ids, &n);
 	if (!rc)
@@ -565,6 +590,8 @@ static int api_task_cancel(struct api_call *c)
 	cJSON *o, *task;
 	int n = 0, rc;
 
+	if (api_cloud_owned(c, true))
+		return 0;
 	if (c->req->body_len) {    /* an empty body, or an empty object */
 		cJSON *body;
 
@@ -699,6 +726,15 @@ static int api_stream_error(struct api *a, struct http_resp *resp, int status, c
 	return api_error(&c, status, "%s", text) ?: 1;
 }
 
+static bool api_fw_is_cloud(struct api *a, const char *id)
+{
+	struct firmware fw = { 0 };
+	bool cloud = !catalogue_get(a->st, id, &fw, NULL) && fw.cloud;
+
+	firmware_clear(&fw);
+	return cloud;
+}
+
 static int api_upload_begin(void *ctx, const struct http_req *req, uint64_t len, void **state,
 			    struct http_resp *resp)
 {
@@ -718,6 +754,11 @@ static int api_upload_begin(void *ctx, const struct http_req *req, uint64_t len,
 	if (!api_upload_path(req->path, up->fw_id) || !len) {
 		free(up);
 		return api_stream_error(a, resp, 400, "the body must be the image");
+	}
+	if (api_fw_is_cloud(a, up->fw_id)) {
+		free(up);
+		return api_stream_error(a, resp, 409, "the firmware belongs to the cloud: its image "
+					"comes from its url");
 	}
 	rc = images_upload_begin(a->images, up->fw_id, len, &up->u, &e);
 	if (rc) {

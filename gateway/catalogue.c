@@ -22,13 +22,14 @@
 #define FW_ORDER_MAX INT32_MAX
 #define FW_SIZE_MAX (INT64_C(1) << 53)  /* bytes; exact in a JSON double */
 
-#define FW_COLS "id, product_id, name, version, version_order, url, size, sign, sign_method," \
+#define FW_WCOLS "id, product_id, name, version, version_order, url, size, sign, sign_method," \
 	" properties, description, create_time, update_time"
+#define FW_COLS FW_WCOLS ", origin"
 
 static const char fw_sql_get[] = "SELECT " FW_COLS " FROM firmware WHERE id = ?1";
 static const char fw_sql_find[] =
 	"SELECT " FW_COLS " FROM firmware WHERE product_id = ?1 AND version = ?2";
-static const char fw_sql_insert[] = "INSERT INTO firmware (" FW_COLS ")"
+static const char fw_sql_insert[] = "INSERT INTO firmware (" FW_WCOLS ")"
 	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 static const char fw_sql_update[] = "UPDATE firmware SET product_id = ?2, name = ?3,"
 	" version = ?4, version_order = ?5, url = ?6, size = ?7, sign = ?8, sign_method = ?9,"
@@ -153,6 +154,7 @@ static int fw_from_row(sqlite3_stmt *s, struct firmware *fw)
 	fw->description = store_col_dup(s, 10);
 	fw->create_time = sqlite3_column_int64(s, 11);
 	fw->update_time = sqlite3_column_int64(s, 12);
+	fw->cloud = !strcmp((const char *)sqlite3_column_text(s, 13) ?: "", "cloud");
 	return fw->properties && fw->description ? 0 : -ENOMEM;
 }
 
@@ -635,9 +637,23 @@ cJSON *firmware_to_json(const struct firmware *fw)
 					   fw->description ? fw->description : "");
 	ok = ok && cJSON_AddNumberToObject(o, "createTime", (double)fw->create_time);
 	ok = ok && cJSON_AddNumberToObject(o, "updateTime", (double)fw->update_time);
+	ok = ok && cJSON_AddStringToObject(o, "origin", fw->cloud ? "cloud" : "local");
 	if (!ok) {
 		cJSON_Delete(o);
 		return NULL;
 	}
 	return o;
+}
+
+int catalogue_set_cloud(struct store *st, const char *id)
+{
+	sqlite3_stmt *s = store_stmt(st, "UPDATE firmware SET origin = 'cloud' WHERE id = ?1");
+	int rc;
+
+	if (!s)
+		return -EIO;
+	store_bind_str(s, 1, id);
+	rc = sqlite3_step(s);
+	store_done(s);
+	return rc == SQLITE_DONE ? 0 : store_errno(rc);
 }

@@ -10,6 +10,7 @@
 #define OTAGW_CATALOGUE_H
 
 #include <cJSON.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -29,6 +30,7 @@ struct firmware {
 	char *properties;                    /* JSON object text; owned */
 	char *description;                   /* owned */
 	int64_t create_time, update_time;    /* ms */
+	bool cloud;                          /* made by the cloud (origin "cloud") */
 };
 
 /* Frees what fw owns (properties, description) and zeroes it. */
@@ -55,6 +57,9 @@ int catalogue_delete(struct store *st, const char *id, struct err_info *e) OTAGW
  * product_id NULL for all. *items is a new cJSON array the caller deletes. */
 int catalogue_list(struct store *st, const char *product_id, unsigned page, unsigned size,
 		   cJSON **items, int64_t *total) OTAGW_MUST_CHECK;
+/* Marks firmware id as the cloud's (call in the transaction that created
+ * it). Local edits of it are then refused by the REST API. */
+int catalogue_set_cloud(struct store *st, const char *id) OTAGW_MUST_CHECK;
 /* The REST/JSON form of fw (JetLinks field names). NULL on ENOMEM. */
 cJSON *firmware_to_json(const struct firmware *fw);
 

@@ -108,6 +108,20 @@ static const struct config_key config_keys[] = {
 	       "PEM CA bundle for https downloads; empty = the system store"),
 	CK_STR("cache", "signing_key", cache.signing_key, "",
 	       "PEM public key (EC P-256) for firmware with signMethod ecdsa-p256"),
+	CK_STR("cloud", "url", cloud.url, "",
+	       "ws://host:port/path or wss://...; empty = no cloud (offline gateway)"),
+	CK_STR("cloud", "gateway_id", cloud.gateway_id, "",
+	       "this gateway's id in the cloud; required with url"),
+	CK_STR("cloud", "token", cloud.token, "",
+	       "Bearer token for the cloud (sent only in the Authorization header)"),
+	CK_STR("cloud", "ca_file", cloud.ca_file, "",
+	       "PEM CA bundle to verify a wss:// server; empty = the system store"),
+	CK_UINT("cloud", "progress_interval", cloud.progress_interval, 1, 3600, "1",
+		"seconds between flushes of coalesced device progress to the cloud"),
+	CK_UINT("cloud", "status_interval", cloud.status_interval, 5, 86400, "60",
+		"seconds between GATEWAY_STATUS frames while connected"),
+	CK_UINT("cloud", "ping_interval", cloud.ping_interval, 1, 3600, "30",
+		"seconds between keepalive pings; no pong within a third of it drops the link"),
 };
 
 /* Keys of each [serial NAME]; offsets are into struct config_serial. */
@@ -398,6 +412,11 @@ int config_validate(const struct config *cfg, struct err_info *e)
 		return err_set(e, -OTAGW_ECONFIG, "[http] port and [tcp] port are the same");
 	if (!cfg->gateway.data_dir[0])
 		return err_set(e, -OTAGW_ECONFIG, "[gateway] data_dir is empty");
+	if (cfg->cloud.url[0] && strncmp(cfg->cloud.url, "ws://", 5) &&
+	    strncmp(cfg->cloud.url, "wss://", 6))
+		return err_set(e, -OTAGW_ECONFIG, "[cloud] url must start with ws:// or wss://");
+	if (cfg->cloud.url[0] && !util_id_valid(cfg->cloud.gateway_id))
+		return err_set(e, -OTAGW_ECONFIG, "[cloud] gateway_id is missing or not a valid id");
 	for (size_t i = 0; i < cfg->n_serial; i++) {
 		const struct config_serial *sp = &cfg->serial[i];
 		size_t b = 0;
@@ -440,6 +459,5 @@ void config_print_defaults(void *file)
 	for (size_t i = 0; i < OTAGW_ARRAY_SIZE(config_serial_keys); i++)
 		fprintf(f, "# %s\n#%s = %s\n", config_serial_keys[i].help, config_serial_keys[i].name,
 			config_serial_keys[i].def);
-	fprintf(f, "\n# A [cloud] section is accepted; its keys are documented in the README\n"
-		   "# as that feature lands.\n");
+
 }

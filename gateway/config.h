@@ -79,6 +79,15 @@ struct config {
 		char ca_file[PATH_MAX];         /* PEM CA bundle; "" = system store */
 		char signing_key[PATH_MAX];     /* PEM public key for ecdsa-p256 */
 	} cache;
+	struct {
+		char url[CONFIG_STR_MAX];       /* ws:// or wss://; "" = no cloud */
+		char gateway_id[64];
+		char token[CONFIG_STR_MAX];
+		char ca_file[PATH_MAX];         /* "" = the system store */
+		unsigned progress_interval;     /* s between progress flushes */
+		unsigned status_interval;       /* s between GATEWAY_STATUS frames */
+		unsigned ping_interval;         /* s between keepalive pings */
+	} cloud;
 	size_t n_serial;
 	struct config_serial serial[CONFIG_SERIAL_MAX];
 };

@@ -150,6 +150,18 @@ static int core_complete(struct core *c, const struct record *r, enum record_sta
 	return 0;
 }
 
+/* Tells the store's observer (the cloud outbox) about a device's report. */
+static int core_notify_report(struct core *c, const struct msg *in, struct err_info *e)
+{
+	void *arg;
+	const struct store_events *ev = store_events(c->st, &arg);
+
+	if (!ev || !ev->device_report || ev->device_report(arg, c->st, in) >= 0)
+		return 0;
+	return err_set(e, -EIO, "the report of device %s cannot be queued for the cloud",
+		       in->device_id);
+}
+
 static int core_on_report(struct core *c, struct session *s, const struct msg *in,
 			  struct err_info *e)
 {
@@ -157,10 +169,20 @@ static int core_on_report(struct core *c, struct session *s, const struct msg *i
 	struct record r;
 	int rc;
 
+	rc = store_begin(c->st);
+	if (rc)
+		return err_set(e, rc, "cannot begin transaction");
 	rc = devices_report(c->st, in->device_id, product, in->version, in->properties,
 			    core_ts(in), e);
-	if (rc)
+	if (!rc)
+		rc = core_notify_report(c, in, e);
+	if (rc) {
+		store_rollback(c->st);
 		return rc;
+	}
+	rc = store_commit(c->st);
+	if (rc)
+		return err_set(e, rc, "cannot commit the report");
 	if (record_find(c->st, in->device_id, REC_MASK(REC_PROCESSING), in->version, NULL, true,
 			&r))
 		return 0;

@@ -513,3 +513,28 @@ cJSON *device_to_json(const struct device *d)
 	}
 	return o;
 }
+
+int devices_census(struct store *st, int64_t *known,
+		   void (*fn)(void *ctx, const char *transport, int64_t n), void *ctx)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT COUNT(*) FROM device");
+	int rc;
+
+	if (!s)
+		return -EIO;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*known = sqlite3_column_int64(s, 0);
+	store_done(s);
+	if (rc != SQLITE_ROW)
+		return store_errno(rc);
+	s = store_stmt(st, "SELECT transport, COUNT(*) FROM device WHERE online = 1"
+			   " GROUP BY transport ORDER BY transport");
+	if (!s)
+		return -EIO;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		fn(ctx, (const char *)sqlite3_column_text(s, 0) ?: "",
+		   sqlite3_column_int64(s, 1));
+	store_done(s);
+	return rc == SQLITE_DONE ? 0 : store_errno(rc);
+}

@@ -61,5 +61,9 @@ int devices_set_online(struct store *st, const char *id, const char *transport, 
 /* Marks every device offline (start-up: no session survives a restart). */
 int devices_all_offline(struct store *st) OTAGW_MUST_CHECK;
 cJSON *device_to_json(const struct device *d);
+/* How many devices are known (*known), and fn(ctx, transport, n) for each
+ * transport with n > 0 devices online now. */
+int devices_census(struct store *st, int64_t *known,
+		   void (*fn)(void *ctx, const char *transport, int64_t n), void *ctx) OTAGW_MUST_CHECK;
 
 #endif

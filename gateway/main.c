@@ -27,6 +27,9 @@
 #include "otagw_limits.h"
 #include "session.h"
 #include "store.h"
+#include "cloud.h"
+#include "outbox.h"
+#include "serial.h"
 #include "tcp.h"
 #include "util.h"
 
@@ -40,6 +43,9 @@ struct gw {
 	struct loop *loop;
 	struct loop_timer tick;
 	struct tcp *tcp;              /* NULL when [tcp] port = 0 */
+	struct serial *serial;        /* NULL without [serial NAME] sections */
+	struct outbox *outbox;        /* NULL without [cloud] url */
+	struct cloud *cloud;
 	struct cache *cache;
 	struct fetch *fetch;
 	struct images *images;
@@ -256,6 +262,38 @@ static int gw_open_http_dev(struct gw *g)
 	return 0;
 }
 
+static int gw_open_cloud(struct gw *g)
+{
+	const struct config *cfg = &g->cfg;
+	struct cloud_cfg cc = {
+		.url = cfg->cloud.url, .gateway_id = cfg->cloud.gateway_id,
+		.token = cfg->cloud.token, .ca_file = cfg->cloud.ca_file,
+		.progress_interval = cfg->cloud.progress_interval,
+		.status_interval = cfg->cloud.status_interval,
+		.ping_interval = cfg->cloud.ping_interval,
+	};
+	struct err_info e = { 0 };
+
+	if (cfg->cloud.url[0]) {
+		if (!g->fetch) {
+			LOGE("[cloud] needs the image cache's resolver");
+			return -1;
+		}
+		if (outbox_new(&g->outbox, g->st, cfg->cloud.gateway_id, &e) ||
+		    cloud_new(&g->cloud, loop_context(g->loop), &g->core, g->outbox,
+			      fetch_resolver(g->fetch), &cc, &e)) {
+			LOGE("%s", err_text(&e));
+			return -1;
+		}
+		store_set_events(g->st, &outbox_events, g->outbox);
+	}
+	if (api_add_status(&g->api, "cloud", cloud_status, g->cloud)) {
+		LOGE("cannot register /api/cloud");
+		return -1;
+	}
+	return 0;
+}
+
 static int gw_open(struct gw *g)
 {
 	struct loop_cfg lc = { .http_bind = g->cfg.http.bind, .http_port = g->cfg.http.port };
@@ -284,6 +322,14 @@ static int gw_open(struct gw *g)
 		return -1;
 	if (gw_open_http_dev(g))
 		return -1;
+	if ((g->cfg.n_serial &&
+	     serial_new(&g->serial, &g->core, loop_context(g->loop), g->cfg.serial, g->cfg.n_serial,
+			&e)) || api_add_status(&g->api, "serial", serial_status, g->serial)) {
+		LOGE("serial ports: %s", e.code ? err_text(&e) : "cannot register /api/serial");
+		return -1;
+	}
+	if (gw_open_cloud(g))
+		return -1;
 	if (loop_stream(g->loop, &api_image_upload, &g->api) ||
 	    loop_route(g->loop, "/api", api_handle, &g->api, OTAGW_BODY_MAX) ||
 	    loop_route(g->loop, "/device", http_dev_handle, g->http_dev, OTAGW_MSG_MAX) ||
@@ -299,11 +345,18 @@ static void gw_close(struct gw *g)
 {
 	loop_timer_stop(&g->tick);
 	http_dev_free(g->http_dev);  /* ends long-polls while sessions can still go */
+	serial_stop(g->serial);      /* no reopens or record failures while closing */
+	cloud_stop(g->cloud);        /* closes the link, cancels its resolve */
 	images_free(g->images);      /* cancels downloads, keeps partials */
 	fetch_free(g->fetch);        /* needs the live context to close its wsi */
 	loop_free(g->loop);          /* closes every connection first */
 	cache_close(g->cache);
 	tcp_free(g->tcp);
+	serial_free(g->serial);
+	cloud_free(g->cloud);
+	if (g->st)
+		store_set_events(g->st, NULL, NULL);
+	outbox_free(g->outbox);
 	session_reg_free(g->sessions);
 	store_close(g->st);
 	if (g->lock_fd >= 0)

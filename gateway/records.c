@@ -179,6 +179,15 @@ static int rec_history_add(struct store *st, const struct record *r, const char 
 	return rc;
 }
 
+/* Tells the store's observer (the cloud outbox) inside the transaction. */
+static int rec_notify(struct store *st, const struct record *r, const char *from)
+{
+	void *arg;
+	const struct store_events *ev = store_events(st, &arg);
+
+	return ev && ev->record_changed ? ev->record_changed(arg, st, r, from) : 0;
+}
+
 /* Inserts the row; a missing task (foreign key) is -ENOENT, a duplicate
  * (task, device) or id -EEXIST. */
 static int rec_insert_row(struct store *st, const struct record *r)
@@ -244,6 +253,8 @@ int record_insert(struct store *st, struct record *r, struct err_info *e)
 	rc = rec_insert_row(st, r);
 	if (!rc)
 		rc = rec_history_add(st, r, "", r->error_reason, r->create_time);
+	if (!rc)
+		rc = rec_notify(st, r, "");
 	if (rc) {
 		store_rollback(st);
 		if (rc == -EEXIST)
@@ -317,6 +328,8 @@ static int rec_move(struct store *st, const char *id, enum record_state to,
 	rc = rec_update_row(st, &r);
 	if (!rc)
 		rc = rec_history_add(st, &r, rec_names[from], why->reason ? r.error_reason : "", t);
+	if (!rc)
+		rc = rec_notify(st, &r, rec_names[from]);
 	if (rc)
 		return err_set(e, rc, "record %s: cannot store: %s", id, otagw_strerror(rc));
 	LOGD("record %s (task %s, device %s): %s -> %s", id, r.task_id, r.device_id,
@@ -349,30 +362,52 @@ int record_transition(struct store *st, const char *id, enum record_state to,
 	return rc ? err_set(e, rc, "record %s: cannot commit: %s", id, otagw_strerror(rc)) : 0;
 }
 
+/* The UPDATE of record_progress(): 1 changed, 0 not processing, or < 0. */
+static int rec_progress_row(struct store *st, const char *id, int progress, int64_t time)
+{
+	sqlite3_stmt *s = store_stmt(st, "UPDATE record SET progress = ?2, update_time = ?3"
+				     " WHERE id = ?1 AND state = 'processing'");
+	int rc;
+
+	if (!s)
+		return -EIO;
+	store_bind_str(s, 1, id);
+	sqlite3_bind_int(s, 2, progress);
+	sqlite3_bind_int64(s, 3, time);
+	rc = rec_exec(s);
+	if (!rc)
+		rc = sqlite3_changes(store_db(st)) > 0;
+	store_done(s);
+	return rc;
+}
+
 int record_progress(struct store *st, const char *id, int progress, int64_t time,
 		    struct err_info *e)
 {
-	sqlite3_stmt *s;
 	struct record r;
-	int rc, changed;
+	void *arg;
+	const struct store_events *ev = store_events(st, &arg);
+	int rc;
 
 	if (progress < 0 || progress > 100)
 		return err_set(e, -EINVAL, "record %s: progress %d is not within 0..100", id,
 			       progress);
-	s = store_stmt(st, "UPDATE record SET progress = ?2, update_time = ?3"
-			   " WHERE id = ?1 AND state = 'processing'");
-	if (!s)
-		return err_set(e, -EIO, "record %s: cannot prepare", id);
-	store_bind_str(s, 1, id);
-	sqlite3_bind_int(s, 2, progress);
-	sqlite3_bind_int64(s, 3, time ? time : util_now_ms());
-	rc = rec_exec(s);
-	changed = sqlite3_changes(store_db(st));
-	store_done(s);
+	if (!time)
+		time = util_now_ms();
+	rc = store_begin(st);
 	if (rc)
+		return err_set(e, rc, "record %s: cannot begin transaction", id);
+	rc = rec_progress_row(st, id, progress, time);
+	if (rc == 1 && ev && ev->record_progress)
+		rc = ev->record_progress(arg, st, id, progress, time) < 0 ? -EIO : 1;
+	if (rc < 0) {
+		store_rollback(st);
 		return err_set(e, rc, "record %s: cannot store progress: %s", id,
 			       otagw_strerror(rc));
-	if (changed)
+	}
+	if (store_commit(st))
+		return err_set(e, -EIO, "record %s: cannot commit progress", id);
+	if (rc == 1)
 		return 0;
 	rc = record_get(st, id, &r);
 	if (rc == -ENOENT)

@@ -25,7 +25,21 @@ struct store {
 	int version;
 	int depth;            /* open transactions (savepoint nesting) */
 	struct store_stmt_slot cache[STORE_STMT_CACHE];
+	const struct store_events *ev;
+	void *ev_arg;
 };
+
+void store_set_events(struct store *st, const struct store_events *ev, void *arg)
+{
+	st->ev = ev;
+	st->ev_arg = arg;
+}
+
+const struct store_events *store_events(struct store *st, void **arg)
+{
+	*arg = st->ev_arg;
+	return st->ev;
+}
 
 /* v1: catalogue, devices, tasks, records and their history. */
 static const char store_v1[] =
@@ -105,8 +119,26 @@ static const char store_v4[] =
 	"ALTER TABLE firmware ADD COLUMN image_last_modified TEXT NOT NULL DEFAULT '';"
 	"CREATE INDEX firmware_image ON firmware (image_sha256);";
 
+/* v5: cloud sync. Firmware and tasks remember who made them ('local' or
+ * 'cloud': each side may edit only its own). outbox holds sequenced
+ * upstream frames until the cloud acks them; outbox_progress the latest
+ * unsent progress per record (coalesced, bounded by the records). The seq
+ * counter lives in settings so a number is never reused. */
+static const char store_v5[] =
+	"ALTER TABLE firmware ADD COLUMN origin TEXT NOT NULL DEFAULT 'local'"
+	" CHECK (origin IN ('local', 'cloud'));"
+	"ALTER TABLE task ADD COLUMN origin TEXT NOT NULL DEFAULT 'local'"
+	" CHECK (origin IN ('local', 'cloud'));"
+	"CREATE TABLE outbox ("
+	" seq INTEGER PRIMARY KEY, type TEXT NOT NULL, frame TEXT NOT NULL,"
+	" create_time INTEGER NOT NULL);"
+	"CREATE TABLE outbox_progress ("
+	" record_id TEXT PRIMARY KEY, task_id TEXT NOT NULL, device_id TEXT NOT NULL,"
+	" progress INTEGER NOT NULL, time INTEGER NOT NULL);"
+	"INSERT INTO settings (key, value) VALUES ('outbox_seq', '0');";
+
 static const char *const store_migrations[STORE_SCHEMA_VERSION] = { store_v1, store_v2,
-								   store_v3, store_v4 };
+								   store_v3, store_v4, store_v5 };
 
 static int store_exec(struct store *st, const char *sql)
 {

@@ -14,7 +14,7 @@
 
 #include "err.h"
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 struct store;
 
@@ -54,6 +54,28 @@ int store_bind_str(sqlite3_stmt *stmt, int idx, const char *s);
 void store_col_str(sqlite3_stmt *stmt, int col, char *dst, size_t cap);
 /* A malloc'ed copy of column col ("" for NULL); NULL only on ENOMEM. */
 char *store_col_dup(sqlite3_stmt *stmt, int col);
+
+/* Observers of changes the modules write, called inside the writer's
+ * transaction, so what an observer writes itself (the cloud outbox) commits
+ * or rolls back with the change. A negative return fails the change (it is
+ * rolled back). Set once by main before anything is written; NULL members
+ * are skipped; ev and arg are borrowed until store_close(). r and m are
+ * borrowed for the call. */
+struct record;
+struct msg;
+struct store_events {
+	/* A record was created (from "") or moved; reason is errorReason. */
+	int (*record_changed)(void *arg, struct store *st, const struct record *r,
+			      const char *from);
+	/* A processing record's progress changed. */
+	int (*record_progress)(void *arg, struct store *st, const char *record_id,
+			       int progress, int64_t time);
+	/* A device reported its firmware (REPORT_FIRMWARE, READ_FIRMWARE_REPLY). */
+	int (*device_report)(void *arg, struct store *st, const struct msg *m);
+};
+void store_set_events(struct store *st, const struct store_events *ev, void *arg);
+/* The observers (or NULL) and their arg. */
+const struct store_events *store_events(struct store *st, void **arg);
 
 /* Cheap liveness probe for health checks: reads the schema version back.
  * 0, or -EIO when the file cannot be read. */

@@ -21,8 +21,9 @@
 #define TASK_NAMED_MAX 20         /* unknown ids quoted in a publish error */
 #define TASK_NAMES_LEN 200        /* bytes of them, within OTAGW_ERR_TEXT_MAX */
 
-#define TASK_COLS "id, firmware_id, product_id, name, mode, timeout_seconds, description," \
+#define TASK_WCOLS "id, firmware_id, product_id, name, mode, timeout_seconds, description," \
 	" state, create_time"
+#define TASK_COLS TASK_WCOLS ", origin"
 
 static const char *const task_modes[] = { [TASK_PUSH] = "push", [TASK_PULL] = "pull" };
 static const char *const task_states[] = {
@@ -97,6 +98,7 @@ static int task_row(sqlite3_stmt *s, struct task *t)
 	t->timeout_seconds = sqlite3_column_int64(s, 5);
 	t->state = (enum task_state)state;
 	t->create_time = sqlite3_column_int64(s, 8);
+	t->cloud = !strcmp((const char *)sqlite3_column_text(s, 9) ?: "", "cloud");
 	t->description = store_col_dup(s, 6);
 	return t->description ? 0 : -ENOMEM;
 }
@@ -145,7 +147,7 @@ static int task_parse(const cJSON *body, struct task *t, struct err_info *e)
 static int task_insert(struct store *st, const struct task *t, struct err_info *e)
 {
 	sqlite3_stmt *s = store_stmt(st,
-		"INSERT INTO task (" TASK_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+		"INSERT INTO task (" TASK_WCOLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
 	int rc;
 
 	if (!s)
@@ -251,6 +253,7 @@ cJSON *task_to_json(const struct task *t, const int64_t counts[REC_STATE_COUNT])
 					   t->description ? t->description : "");
 	ok = ok && cJSON_AddStringToObject(o, "state", state ? state : "");
 	ok = ok && cJSON_AddNumberToObject(o, "createTime", (double)t->create_time);
+	ok = ok && cJSON_AddStringToObject(o, "origin", t->cloud ? "cloud" : "local");
 	if (ok && counts)
 		ok = task_counts_json(o, counts);
 	if (!ok) {
@@ -589,4 +592,17 @@ int tasks_cancel(struct store *st, const char *id, int *n, struct err_info *e)
 		return err_set(e, rc, "task %s: cannot commit: %s", id, otagw_strerror(rc));
 	}
 	return 0;
+}
+
+int tasks_set_cloud(struct store *st, const char *id)
+{
+	sqlite3_stmt *s = store_stmt(st, "UPDATE task SET origin = 'cloud' WHERE id = ?1");
+	int rc;
+
+	if (!s)
+		return -EIO;
+	store_bind_str(s, 1, id);
+	rc = sqlite3_step(s);
+	store_done(s);
+	return rc == SQLITE_DONE ? 0 : store_errno(rc);
 }

@@ -31,6 +31,7 @@ struct task {
 	char *description;            /* owned */
 	enum task_state state;
 	int64_t create_time;          /* ms */
+	bool cloud;                   /* made by the cloud (origin "cloud") */
 };
 
 struct task_publish_result {
@@ -61,6 +62,8 @@ int tasks_publish(struct store *st, const char *id, bool all, const char *const 
 		  struct task_publish_result *res, struct err_info *e) OTAGW_MUST_CHECK;
 /* Cancels the task and its unfinished records; *n gets how many. */
 int tasks_cancel(struct store *st, const char *id, int *n, struct err_info *e) OTAGW_MUST_CHECK;
+/* Marks task id as the cloud's (in the transaction that created it). */
+int tasks_set_cloud(struct store *st, const char *id) OTAGW_MUST_CHECK;
 /* The JSON form; counts may be NULL (then omitted). */
 cJSON *task_to_json(const struct task *t, const int64_t counts[REC_STATE_COUNT]);
 

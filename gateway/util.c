@@ -116,3 +116,12 @@ bool util_ieq(const char *a, const char *b)
 			return false;
 	return *a == *b;
 }
+
+uint32_t util_random_u32(void)
+{
+	uint32_t v;
+
+	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v))
+		v = (uint32_t)util_mono_ms() * 2654435761u;
+	return v;
+}

@@ -20,6 +20,8 @@ int parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out) OTAGW_MUST
 /* True when s (NUL-terminated) is 1..OTAGW_ID_MAX-1 chars of [A-Za-z0-9_.:-]. */
 bool util_id_valid(const char *s);
 
+/* 32 random bits (for jitter; not for secrets). */
+uint32_t util_random_u32(void);
 /* Writes 32 lowercase hex chars of fresh randomness + NUL into out[33]. */
 void util_new_id(char out[33]);
 

@@ -196,7 +196,7 @@ static void test_to_json(void **state)
 {
 	static const char *const keys[] = {
 		"id", "productId", "name", "version", "versionOrder", "url", "size", "sign",
-		"signMethod", "properties", "description", "createTime", "updateTime",
+		"signMethod", "properties", "description", "createTime", "updateTime", "origin",
 	};
 	struct fx *f = *state;
 	struct firmware fw;
@@ -216,6 +216,20 @@ static void test_to_json(void **state)
 						"board")->valuestring, "rev-b");
 	assert_int_equal(cJSON_GetObjectItem(j, "size")->valuedouble, 1048576);
 	assert_string_equal(cJSON_GetObjectItem(j, "signMethod")->valuestring, "sha256");
+	assert_string_equal(cJSON_GetObjectItem(j, "origin")->valuestring, "local");
+	cJSON_Delete(j);
+	/* the cloud's mark is stored and shown */
+	{
+		char id[OTAGW_ID_MAX];
+
+		memcpy(id, fw.id, sizeof(id));
+		assert_int_equal(catalogue_set_cloud(f->st, id), 0);
+		firmware_clear(&fw);
+		assert_int_equal(catalogue_get(f->st, id, &fw, NULL), 0);
+	}
+	assert_true(fw.cloud);
+	j = firmware_to_json(&fw);
+	assert_string_equal(cJSON_GetObjectItem(j, "origin")->valuestring, "cloud");
 	cJSON_Delete(j);
 	firmware_clear(&fw);
 }

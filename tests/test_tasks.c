@@ -532,7 +532,7 @@ static void test_to_json(void **state)
 {
 	static const char *const keys[] = {
 		"id", "firmwareId", "productId", "name", "mode", "timeoutSeconds", "description",
-		"state", "createTime",
+		"state", "createTime", "origin",
 	};
 	struct task t = { .mode = TASK_PULL, .state = TASK_PUBLISHED, .timeout_seconds = 30,
 			  .create_time = 1234 };
@@ -552,6 +552,11 @@ static void test_to_json(void **state)
 	assert_string_equal(cJSON_GetObjectItem(o, "state")->valuestring, "published");
 	assert_string_equal(cJSON_GetObjectItem(o, "description")->valuestring, "");
 	assert_int_equal(cJSON_GetObjectItem(o, "timeoutSeconds")->valueint, 30);
+	assert_string_equal(cJSON_GetObjectItem(o, "origin")->valuestring, "local");
+	cJSON_Delete(o);
+	t.cloud = true;
+	o = task_to_json(&t, NULL);
+	assert_string_equal(cJSON_GetObjectItem(o, "origin")->valuestring, "cloud");
 	cJSON_Delete(o);
 
 	o = task_to_json(&t, counts);
