@@ -647,13 +647,5 @@ cJSON *firmware_to_json(const struct firmware *fw)
 
 int catalogue_set_cloud(struct store *st, const char *id)
 {
-	sqlite3_stmt *s = store_stmt(st, "UPDATE firmware SET origin = 'cloud' WHERE id = ?1");
-	int rc;
-
-	if (!s)
-		return -EIO;
-	store_bind_str(s, 1, id);
-	rc = sqlite3_step(s);
-	store_done(s);
-	return rc == SQLITE_DONE ? 0 : store_errno(rc);
+	return store_exec1(st, "UPDATE firmware SET origin = 'cloud' WHERE id = ?1", id);
 }

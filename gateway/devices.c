@@ -517,17 +517,11 @@ cJSON *device_to_json(const struct device *d)
 int devices_census(struct store *st, int64_t *known,
 		   void (*fn)(void *ctx, const char *transport, int64_t n), void *ctx)
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT COUNT(*) FROM device");
-	int rc;
+	sqlite3_stmt *s;
+	int rc = store_scalar(st, "SELECT COUNT(*) FROM device", known);
 
-	if (!s)
-		return -EIO;
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		*known = sqlite3_column_int64(s, 0);
-	store_done(s);
-	if (rc != SQLITE_ROW)
-		return store_errno(rc);
+	if (rc)
+		return rc;
 	s = store_stmt(st, "SELECT transport, COUNT(*) FROM device WHERE online = 1"
 			   " GROUP BY transport ORDER BY transport");
 	if (!s)

@@ -403,3 +403,31 @@ int store_check(struct store *st)
 	sqlite3_finalize(s);
 	return ok ? 0 : -EIO;
 }
+
+int store_exec1(struct store *st, const char *sql, const char *arg)
+{
+	sqlite3_stmt *s = store_stmt(st, sql);
+	int rc;
+
+	if (!s)
+		return -EIO;
+	if (arg)
+		store_bind_str(s, 1, arg);
+	rc = sqlite3_step(s);
+	store_done(s);
+	return rc == SQLITE_DONE ? 0 : store_errno(rc);
+}
+
+int store_scalar(struct store *st, const char *sql, int64_t *out)
+{
+	sqlite3_stmt *s = store_stmt(st, sql);
+	int rc;
+
+	if (!s)
+		return -EIO;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(s, 0);
+	store_done(s);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : store_errno(rc);
+}

@@ -44,6 +44,12 @@ int store_begin(struct store *st) OTAGW_MUST_CHECK;
 int store_commit(struct store *st) OTAGW_MUST_CHECK;
 void store_rollback(struct store *st);
 
+/* Runs one statement sql (a literal) with ?1 bound to arg (NULL: no
+ * binding) that returns no row. 0 or a mapped error. */
+int store_exec1(struct store *st, const char *sql, const char *arg) OTAGW_MUST_CHECK;
+/* Runs sql (a literal, no parameters) that returns one integer. */
+int store_scalar(struct store *st, const char *sql, int64_t *out) OTAGW_MUST_CHECK;
+
 /* Maps a SQLite result code to our error space (-EEXIST for a constraint,
  * -EBUSY, -ENOSPC, -EIO ...). */
 int store_errno(int sqlite_rc);

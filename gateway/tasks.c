@@ -596,13 +596,5 @@ int tasks_cancel(struct store *st, const char *id, int *n, struct err_info *e)
 
 int tasks_set_cloud(struct store *st, const char *id)
 {
-	sqlite3_stmt *s = store_stmt(st, "UPDATE task SET origin = 'cloud' WHERE id = ?1");
-	int rc;
-
-	if (!s)
-		return -EIO;
-	store_bind_str(s, 1, id);
-	rc = sqlite3_step(s);
-	store_done(s);
-	return rc == SQLITE_DONE ? 0 : store_errno(rc);
+	return store_exec1(st, "UPDATE task SET origin = 'cloud' WHERE id = ?1", id);
 }

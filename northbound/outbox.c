@@ -131,15 +131,7 @@ static int ob_enc_progress(uint64_t seq, const void *arg, char **out, size_t *le
 
 static int ob_drop_progress(struct store *st, const char *record_id)
 {
-	sqlite3_stmt *s = store_stmt(st, "DELETE FROM outbox_progress WHERE record_id = ?1");
-	int rc;
-
-	if (!s)
-		return -EIO;
-	store_bind_str(s, 1, record_id);
-	rc = sqlite3_step(s);
-	store_done(s);
-	return rc == SQLITE_DONE ? 0 : store_errno(rc);
+	return store_exec1(st, "DELETE FROM outbox_progress WHERE record_id = ?1", record_id);
 }
 
 static int ob_record_changed(void *arg, struct store *st, const struct record *r,
@@ -292,18 +284,6 @@ static int ob_flush_task(struct outbox *ob, const struct ob_item *items, size_t 
 	return rc;
 }
 
-static int ob_exec(struct store *st, const char *sql)
-{
-	sqlite3_stmt *s = store_stmt(st, sql);
-	int rc;
-
-	if (!s)
-		return -EIO;
-	rc = sqlite3_step(s);
-	store_done(s);
-	return rc == SQLITE_DONE ? 0 : store_errno(rc);
-}
-
 int outbox_flush_progress(struct outbox *ob, int *frames)
 {
 	struct ob_item *items = NULL;
@@ -322,7 +302,7 @@ int outbox_flush_progress(struct outbox *ob, int *frames)
 		i = j;
 	}
 	if (!rc && n)
-		rc = ob_exec(ob->st, "DELETE FROM outbox_progress");
+		rc = store_exec1(ob->st, "DELETE FROM outbox_progress", NULL);
 	free(items);
 	if (rc) {
 		store_rollback(ob->st);
@@ -375,16 +355,12 @@ int outbox_ack(struct outbox *ob, uint64_t ack)
 
 uint64_t outbox_last_seq(struct outbox *ob)
 {
-	sqlite3_stmt *s = store_stmt(ob->st, "SELECT CAST(value AS INTEGER) FROM settings"
-					     " WHERE key = 'outbox_seq'");
-	uint64_t v = 0;
+	int64_t v = 0;
 
-	if (!s)
+	if (store_scalar(ob->st, "SELECT CAST(value AS INTEGER) FROM settings"
+			 " WHERE key = 'outbox_seq'", &v))
 		return 0;
-	if (sqlite3_step(s) == SQLITE_ROW)
-		v = (uint64_t)sqlite3_column_int64(s, 0);
-	store_done(s);
-	return v;
+	return (uint64_t)v;
 }
 
 /* Gives the frame at old seq the number seq (its text rewritten). */
@@ -463,25 +439,11 @@ int outbox_renumber(struct outbox *ob, uint64_t ack_seq)
 	return store_commit(ob->st);
 }
 
-static int ob_count(struct store *st, const char *sql, int64_t *out)
-{
-	sqlite3_stmt *s = store_stmt(st, sql);
-	int rc;
-
-	if (!s)
-		return -EIO;
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		*out = sqlite3_column_int64(s, 0);
-	store_done(s);
-	return rc == SQLITE_ROW ? 0 : store_errno(rc);
-}
-
 int outbox_depth(struct outbox *ob, int64_t *frames, int64_t *progress)
 {
-	int rc = ob_count(ob->st, "SELECT COUNT(*) FROM outbox", frames);
+	int rc = store_scalar(ob->st, "SELECT COUNT(*) FROM outbox", frames);
 
-	return rc ? rc : ob_count(ob->st, "SELECT COUNT(*) FROM outbox_progress", progress);
+	return rc ? rc : store_scalar(ob->st, "SELECT COUNT(*) FROM outbox_progress", progress);
 }
 
 void outbox_stats(const struct outbox *ob, struct outbox_stats *out)

@@ -375,12 +375,28 @@ static void serial_xfer_step(struct serial_port *p)
 				 (lws_usec_t)(dl > now ? dl - now : 0) * 1000);
 }
 
+/* After the receiver acknowledged EOT the file is delivered; only the
+ * batch's end block is left, whose ACK a receiver on a pty often loses
+ * (rz flushes its output). So that phase ends at its first timeout, or as
+ * soon as the device writes anything that is not YMODEM (its next line). */
+static bool serial_xfer_delivered(const struct serial_port *p)
+{
+	enum ymodem_state st = ymodem_state(&p->x.ym);
+
+	return st == YMODEM_WAIT_END_C || st == YMODEM_WAIT_END_ACK;
+}
+
 static void serial_tick_cb(lws_sorted_usec_list_t *sul)
 {
 	struct serial_port *p = lws_container_of(sul, struct serial_port, x.sul);
+	const uint8_t *out;
 
 	if (p->x.state != SX_ACTIVE)
 		return;
+	if (serial_xfer_delivered(p) && !ymodem_output(&p->x.ym, &out)) {
+		serial_xfer_end(p, NULL);
+		return;
+	}
 	(void)ymodem_tick(&p->x.ym, (uint64_t)util_mono_ms());
 	serial_xfer_step(p);
 }
@@ -557,7 +573,10 @@ static void serial_line_byte(struct serial_port *p, uint8_t c)
 static void serial_input(struct serial_port *p, const uint8_t *b, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (p->x.state == SX_ACTIVE) {
+		if (p->x.state == SX_ACTIVE && serial_xfer_delivered(p) &&
+		    !serial_line_noise(b[i])) {
+			serial_xfer_end(p, NULL);      /* the device speaks lines again */
+		} else if (p->x.state == SX_ACTIVE) {
 			/* a byte at a time, so a line right after the batch's end is
 			 * not swallowed by the finished sender */
 			(void)ymodem_input(&p->x.ym, b + i, 1, (uint64_t)util_mono_ms());
