@@ -690,7 +690,6 @@ struct api_upload {
 	char fw_id[OTAGW_ID_MAX];
 };
 
-static bool api_authorized(const struct api *a, const struct http_req *req);
 
 /* "/api/firmware/<id>/image" -> id; false for anything else. */
 static bool api_upload_path(const char *path, char id[OTAGW_ID_MAX])
@@ -860,6 +859,31 @@ int api_add_status(struct api *a, const char *name, void *(*fn)(void *arg), void
 	return 0;
 }
 
+int api_add_handler(struct api *a, const char *prefix, http_handler fn, void *ctx)
+{
+	if (a->next >= API_EXT_MAX)
+		return -ENOSPC;
+	a->ext[a->next].prefix = prefix;
+	a->ext[a->next].fn = fn;
+	a->ext[a->next++].ctx = ctx;
+	return 0;
+}
+
+/* A registered handler's path: 1 and its answer in *rc. */
+static int api_ext(struct api_call *c, int *rc)
+{
+	for (size_t i = 0; i < c->a->next; i++) {
+		size_t n = strlen(c->a->ext[i].prefix);
+
+		if (strncmp(c->req->path, c->a->ext[i].prefix, n) ||
+		    (c->req->path[n] && c->req->path[n] != '/'))
+			continue;
+		*rc = c->a->ext[i].fn(c->a->ext[i].ctx, c->req, c->resp);
+		return 1;
+	}
+	return 0;
+}
+
 /* GET /api/{name} of a registered status: 1 when path is one (answered). */
 static int api_status_get(struct api_call *c, int *rc)
 {
@@ -928,7 +952,7 @@ static bool api_match(const char *pattern, const char *path, char id[OTAGW_ID_MA
 	return !*path || (path[0] == '/' && !path[1]);
 }
 
-static bool api_authorized(const struct api *a, const struct http_req *req)
+bool api_authorized(const struct api *a, const struct http_req *req)
 {
 	static const char bearer[] = "Bearer ";
 	const char *h = req->authorization;
@@ -955,7 +979,7 @@ int api_handle(void *ctx, const struct http_req *req, struct http_resp *resp)
 		resp->www_authenticate = "Bearer realm=\"otagw\"";
 		return api_error(&c, 401, "missing or wrong API token (Authorization: Bearer ...)");
 	}
-	if (api_status_get(&c, &rc))
+	if (api_status_get(&c, &rc) || api_ext(&c, &rc))
 		return rc;
 	for (size_t i = 0; i < OTAGW_ARRAY_SIZE(api_routes); i++) {
 		const struct api_route *r = &api_routes[i];

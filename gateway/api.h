@@ -9,6 +9,7 @@
 #ifndef OTAGW_API_H
 #define OTAGW_API_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core.h"
@@ -18,6 +19,7 @@
 struct images;
 
 #define API_STATUS_MAX 4
+#define API_EXT_MAX 4
 
 /* A read-only status resource a module outside gateway/ provides, served
  * at GET /api/{name} (e.g. "serial", "cloud"). fn returns a new cJSON
@@ -36,6 +38,12 @@ struct api {
 	int64_t start_mono_ms;    /* for uptime */
 	struct api_status status[API_STATUS_MAX];
 	size_t nstatus;
+	struct {
+		const char *prefix;       /* "/api/bundles": the path or below it */
+		http_handler fn;
+		void *ctx;
+	} ext[API_EXT_MAX];
+	size_t next;
 };
 
 void api_init(struct api *a, struct core *core, struct store *st, const char *token);
@@ -43,6 +51,13 @@ void api_init(struct api *a, struct core *core, struct store *st, const char *to
  * name that is not a plain id. */
 int api_add_status(struct api *a, const char *name, void *(*fn)(void *arg),
 		   void *arg) OTAGW_MUST_CHECK;
+/* Hands requests for prefix (and paths below it) to fn once the token is
+ * checked: resources of modules outside gateway/ (bundles, export). ctx is
+ * borrowed until the API goes. -ENOSPC when full. */
+int api_add_handler(struct api *a, const char *prefix, http_handler fn, void *ctx) OTAGW_MUST_CHECK;
+/* True when req carries the API token (or none is needed). For stream
+ * handlers outside this module that take /api paths. */
+bool api_authorized(const struct api *a, const struct http_req *req);
 /* The http_handler for the /api prefix; ctx is a struct api. */
 int api_handle(void *ctx, const struct http_req *req, struct http_resp *resp);
 /* PUT /api/firmware/{id}/image: the raw image, streamed into the cache;

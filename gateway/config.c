@@ -50,6 +50,7 @@ const char *const config_tcp_codecs[] = { "jsonline", "frame", NULL };
 static const char *const config_parities[] = { "none", "even", "odd", NULL };
 static const char *const config_flows[] = { "none", "rtscts", "xonxoff", NULL };
 static const char *const config_ymodem_blocks[] = { "mixed", "1k", NULL };
+static const char *const config_signed[] = { "auto", "true", "false", NULL };
 const unsigned config_serial_bauds[] = { 1200, 2400, 4800, 9600, 19200, 38400, 57600,
 					 115200, 230400, 460800, 500000, 576000, 921600,
 					 1000000, 1500000, 2000000, 3000000, 4000000, 0 };
@@ -64,6 +65,14 @@ static const struct config_key config_keys[] = {
 	       "database, lock file and image cache; -d overrides"),
 	CK_UINT("gateway", "timeout_check", gateway.timeout_check, 1, 3600, "1",
 		"seconds between checks for upgrade records past their timeout"),
+	CK_STR("gateway", "bundle_key", gateway.bundle_key, "",
+	       "PEM public key (EC P-256) that signs offline bundles (manifest.sig)"),
+	CK_ENUM("gateway", "require_signed_bundles", gateway.require_signed, config_signed, "auto",
+		"auto (true when bundle_key is set) | true | false"),
+	CK_STR("gateway", "import_dir", gateway.import_dir, "",
+	       "directory watched for bundles (e.g. a USB stick's mount point); empty = none"),
+	CK_UINT("gateway", "import_interval", gateway.import_interval, 1, 3600, "5",
+		"seconds between looks into import_dir"),
 	CK_TYPED("http", "bind", CT_IPV4, http.bind, "127.0.0.1",
 		 "IPv4 address of the HTTP server (REST API, devices, console)"),
 	CK_UINT("http", "port", http.port, 0, 65535, "8080", "TCP port; 0 disables HTTP"),

@@ -40,6 +40,7 @@ struct config_serial {
 enum { CONFIG_PARITY_NONE, CONFIG_PARITY_EVEN, CONFIG_PARITY_ODD };
 enum { CONFIG_FLOW_NONE, CONFIG_FLOW_RTSCTS, CONFIG_FLOW_XONXOFF };
 enum { CONFIG_YMODEM_MIXED, CONFIG_YMODEM_1K };
+enum { CONFIG_SIGNED_AUTO, CONFIG_SIGNED_YES, CONFIG_SIGNED_NO };
 /* The baud rates [serial NAME] baud accepts, 0-terminated. */
 extern const unsigned config_serial_bauds[];
 
@@ -49,6 +50,10 @@ struct config {
 		bool syslog;
 		char data_dir[PATH_MAX];
 		unsigned timeout_check;         /* s, how often record timeouts are checked */
+		char bundle_key[PATH_MAX];      /* PEM public key of bundle signers */
+		unsigned require_signed;        /* CONFIG_SIGNED_* */
+		char import_dir[PATH_MAX];      /* watched for bundles; "" = none */
+		unsigned import_interval;       /* s between looks at import_dir */
 	} gateway;
 	struct {
 		char bind[64];                  /* IPv4 literal */

@@ -514,14 +514,24 @@ int core_authenticate(struct core *c, const char *device_id, const char *secret)
 int core_publish(struct core *c, const char *task_id, bool all, const char *const *ids,
 		 size_t n, struct core_publish_result *res, struct err_info *e)
 {
-	struct core_push_walk w = { .c = c };
-	struct task t;
 	int rc;
 
 	memset(res, 0, sizeof(*res));
 	rc = tasks_publish(c->st, task_id, all, ids, n, &res->rec, e);
-	if (!rc)
-		rc = tasks_get(c->st, task_id, &t, e);
+	if (rc)
+		return rc;
+	rc = core_push_task(c, task_id, &res->pushed);
+	LOGI("task %s published: %d added, %d already in, %d up to date, %d pushed", task_id,
+	     res->rec.added, res->rec.already, res->rec.up_to_date, res->pushed);
+	return rc < 0 ? rc : 0;
+}
+
+int core_push_task(struct core *c, const char *task_id, int *pushed)
+{
+	struct core_push_walk w = { .c = c };
+	struct task t;
+	int rc = tasks_get(c->st, task_id, &t, NULL);
+
 	if (rc)
 		return rc;
 	if (c->images && images_prefetch(c->images, t.firmware_id))
@@ -530,9 +540,8 @@ int core_publish(struct core *c, const char *task_id, bool all, const char *cons
 	if (t.mode == TASK_PUSH)
 		rc = records_each(c->st, task_id, NULL, REC_MASK(REC_WAITING), core_push_walk_fn, &w);
 	task_clear(&t);
-	res->pushed = w.pushed;
-	LOGI("task %s published: %d added, %d already in, %d up to date, %d pushed", task_id,
-	     res->rec.added, res->rec.already, res->rec.up_to_date, res->pushed);
+	if (pushed)
+		*pushed = w.pushed;
 	return rc < 0 ? rc : 0;
 }
 

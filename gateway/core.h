@@ -80,6 +80,10 @@ struct core_publish_result {
 };
 int core_publish(struct core *c, const char *task_id, bool all, const char *const *ids,
 		 size_t n, struct core_publish_result *res, struct err_info *e) OTAGW_MUST_CHECK;
+/* Sends UPGRADE_FIRMWARE for a push task's waiting records whose devices
+ * are online (after records were added outside core_publish, e.g. by a
+ * bundle import). *pushed (optional) counts them. */
+int core_push_task(struct core *c, const char *task_id, int *pushed) OTAGW_MUST_CHECK;
 /* Cancels a task and its unfinished records. */
 int core_cancel_task(struct core *c, const char *task_id, int *n,
 		     struct err_info *e) OTAGW_MUST_CHECK;

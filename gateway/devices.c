@@ -532,3 +532,41 @@ int devices_census(struct store *st, int64_t *known,
 	store_done(s);
 	return rc == SQLITE_DONE ? 0 : store_errno(rc);
 }
+
+int devices_seen_since(struct store *st, int64_t since,
+		       int (*fn)(void *ctx, const struct device *d), void *ctx)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT id FROM device WHERE last_seen > ?1"
+				     " AND firmware_version <> '' ORDER BY last_seen, id");
+	char (*ids)[OTAGW_ID_MAX] = NULL;
+	size_t n = 0, cap = 0;
+	int step, rc = 0;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, since);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			void *ni = realloc(ids, (cap = cap ? cap * 2 : 64) * sizeof(*ids));
+
+			if (!ni) {
+				step = SQLITE_NOMEM;
+				break;
+			}
+			ids = ni;
+		}
+		store_col_str(s, 0, ids[n++], OTAGW_ID_MAX);
+	}
+	store_done(s);
+	rc = step == SQLITE_DONE ? 0 : step == SQLITE_NOMEM ? -ENOMEM : store_errno(step);
+	for (size_t i = 0; !rc && i < n; i++) {
+		struct device d = { 0 };
+
+		if (devices_get(st, ids[i], &d, NULL))
+			continue;
+		rc = fn(ctx, &d);
+		device_clear(&d);
+	}
+	free(ids);
+	return rc;
+}

@@ -61,6 +61,10 @@ int devices_set_online(struct store *st, const char *id, const char *transport, 
 /* Marks every device offline (start-up: no session survives a restart). */
 int devices_all_offline(struct store *st) OTAGW_MUST_CHECK;
 cJSON *device_to_json(const struct device *d);
+/* Calls fn for every device seen after since (ms) that has reported a
+ * firmware version; fn returning non-zero stops the walk (returned). */
+int devices_seen_since(struct store *st, int64_t since,
+		       int (*fn)(void *ctx, const struct device *d), void *ctx) OTAGW_MUST_CHECK;
 /* How many devices are known (*known), and fn(ctx, transport, n) for each
  * transport with n > 0 devices online now. */
 int devices_census(struct store *st, int64_t *known,

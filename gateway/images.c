@@ -986,3 +986,32 @@ void images_free(struct images *im)
 	free(im->key_pem);
 	free(im);
 }
+
+int images_adopt(struct images *im, const char *firmware_id, const char *sha256_hex,
+		 uint64_t size)
+{
+	sqlite3_stmt *s;
+	int rc = im_index(im, sha256_hex, size);
+
+	if (rc)
+		return rc;
+	s = store_stmt(im->st, im_sql_ready);
+	if (!s)
+		return -EIO;
+	store_bind_str(s, 1, firmware_id);
+	store_bind_str(s, 2, sha256_hex);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)size);
+	rc = store_errno(sqlite3_step(s));
+	store_done(s);
+	return rc;
+}
+
+struct cache *images_cache(struct images *im)
+{
+	return im->c;
+}
+
+uint64_t images_quota(const struct images *im)
+{
+	return im->cfg.max_bytes;
+}

@@ -73,6 +73,16 @@ int images_upload_feed(struct images_upload *u, const void *buf, size_t len,
 int images_upload_end(struct images_upload *u, struct err_info *e) OTAGW_MUST_CHECK;
 void images_upload_abort(struct images_upload *u);   /* NULL: no-op */
 
+/* An image verified and published into the cache by someone else (an
+ * offline bundle) becomes firmware_id's image: indexed and marked ready.
+ * Call inside the transaction that creates the firmware. */
+int images_adopt(struct images *im, const char *firmware_id, const char *sha256_hex,
+		 uint64_t size) OTAGW_MUST_CHECK;
+/* The cache (borrowed for as long as im lives). */
+struct cache *images_cache(struct images *im);
+/* The quota of verified images in bytes. */
+uint64_t images_quota(const struct images *im);
+
 /* {"state", "sha256", "bytes", "total", "reason"} for firmware_id; NULL on
  * ENOMEM. */
 cJSON *images_firmware_json(struct images *im, const char *firmware_id);

@@ -27,6 +27,7 @@
 #include "otagw_limits.h"
 #include "session.h"
 #include "store.h"
+#include "bundle.h"
 #include "cloud.h"
 #include "outbox.h"
 #include "serial.h"
@@ -46,6 +47,8 @@ struct gw {
 	struct serial *serial;        /* NULL without [serial NAME] sections */
 	struct outbox *outbox;        /* NULL without [cloud] url */
 	struct cloud *cloud;
+	struct bundles *bundles;      /* NULL without an image cache */
+	struct bundles_upload_ctx bundle_up;
 	struct cache *cache;
 	struct fetch *fetch;
 	struct images *images;
@@ -294,6 +297,41 @@ static int gw_open_cloud(struct gw *g)
 	return 0;
 }
 
+static bool gw_api_authorized(const void *api, const struct http_req *req)
+{
+	return api_authorized(api, req);
+}
+
+static int gw_open_bundles(struct gw *g)
+{
+	const struct config *cfg = &g->cfg;
+	struct bundles_cfg bc = {
+		.data_dir = cfg->gateway.data_dir, .key_pem = cfg->gateway.bundle_key,
+		.require_signed = cfg->gateway.require_signed == CONFIG_SIGNED_YES ||
+				  (cfg->gateway.require_signed == CONFIG_SIGNED_AUTO &&
+				   cfg->gateway.bundle_key[0]),
+		.import_dir = cfg->gateway.import_dir,
+		.import_interval = cfg->gateway.import_interval,
+		.gateway_id = cfg->cloud.gateway_id,
+	};
+	struct err_info e = { 0 };
+
+	if (!g->images)
+		return 0;
+	if (bundles_new(&g->bundles, &g->core, loop_context(g->loop), &bc, &e)) {
+		LOGE("bundles: %s", err_text(&e));
+		return -1;
+	}
+	g->bundle_up = (struct bundles_upload_ctx){ g->bundles, gw_api_authorized, &g->api };
+	if (api_add_handler(&g->api, "/api/bundles", bundles_http, g->bundles) ||
+	    api_add_handler(&g->api, "/api/export", bundles_http, g->bundles) ||
+	    loop_stream(g->loop, &bundles_upload, &g->bundle_up)) {
+		LOGE("cannot register the bundle routes");
+		return -1;
+	}
+	return 0;
+}
+
 static int gw_open(struct gw *g)
 {
 	struct loop_cfg lc = { .http_bind = g->cfg.http.bind, .http_port = g->cfg.http.port };
@@ -328,7 +366,7 @@ static int gw_open(struct gw *g)
 		LOGE("serial ports: %s", e.code ? err_text(&e) : "cannot register /api/serial");
 		return -1;
 	}
-	if (gw_open_cloud(g))
+	if (gw_open_cloud(g) || gw_open_bundles(g))
 		return -1;
 	if (loop_stream(g->loop, &api_image_upload, &g->api) ||
 	    loop_route(g->loop, "/api", api_handle, &g->api, OTAGW_BODY_MAX) ||
@@ -347,6 +385,7 @@ static void gw_close(struct gw *g)
 	http_dev_free(g->http_dev);  /* ends long-polls while sessions can still go */
 	serial_stop(g->serial);      /* no reopens or record failures while closing */
 	cloud_stop(g->cloud);        /* closes the link, cancels its resolve */
+	bundles_free(g->bundles);    /* abandons imports: nothing half-applied */
 	images_free(g->images);      /* cancels downloads, keeps partials */
 	fetch_free(g->fetch);        /* needs the live context to close its wsi */
 	loop_free(g->loop);          /* closes every connection first */

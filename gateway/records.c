@@ -802,3 +802,34 @@ cJSON *record_to_json(const struct record *r)
 	}
 	return o;
 }
+
+int records_history_since(struct store *st, int64_t since,
+			  int (*fn)(void *ctx, const struct record_event *ev), void *ctx)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT h.id, h.record_id, h.from_state, h.to_state,"
+				     " h.progress, h.reason, h.time FROM record_history h"
+				     " WHERE h.time > ?1 ORDER BY h.id");
+	int step, rc = 0;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, since);
+	while (!rc && (step = sqlite3_step(s)) == SQLITE_ROW) {
+		char rid[OTAGW_ID_MAX], from[16], to[16], reason[OTAGW_REASON_MAX];
+		struct record r;
+		struct record_event ev = { .r = &r, .from = from, .to = to, .reason = reason };
+
+		ev.id = sqlite3_column_int64(s, 0);
+		store_col_str(s, 1, rid, sizeof(rid));
+		store_col_str(s, 2, from, sizeof(from));
+		store_col_str(s, 3, to, sizeof(to));
+		ev.progress = sqlite3_column_int(s, 4);
+		store_col_str(s, 5, reason, sizeof(reason));
+		ev.time = sqlite3_column_int64(s, 6);
+		if (record_get(st, rid, &r))
+			continue;           /* the record was deleted with its firmware */
+		rc = fn(ctx, &ev);
+	}
+	store_done(s);
+	return rc ? rc : step == SQLITE_DONE ? 0 : store_errno(step);
+}

@@ -83,6 +83,20 @@ int record_find(struct store *st, const char *device_id, unsigned state_mask,
  * walk and is returned. The statement is finished before fn runs, so fn may
  * transition records. */
 typedef int (*record_fn)(struct store *st, const struct record *r, void *ctx);
+
+/* One state change, as kept in record_history (for exports). */
+struct record_event {
+	int64_t id;                          /* history row, increasing */
+	const struct record *r;              /* the record now (ids, firmware, version) */
+	const char *from, *to;               /* state names; from "" = created */
+	int progress;
+	const char *reason;
+	int64_t time;                        /* ms */
+};
+/* Calls fn for every history row with time > since (oldest first) whose
+ * record still exists; fn returning non-zero stops the walk (returned). */
+int records_history_since(struct store *st, int64_t since,
+			  int (*fn)(void *ctx, const struct record_event *ev), void *ctx);
 int records_each(struct store *st, const char *task_id, const char *device_id,
 		 unsigned state_mask, record_fn fn, void *ctx);
 
