@@ -97,8 +97,8 @@ def test_data_dir_files(gw):
 def test_default_config_runs(tmp_path):
     """No -c: built-in defaults (127.0.0.1:8080 unless taken). It must at least
     start and stop cleanly; we only talk to it when 8080 was free."""
-    if port_accepts(8080):
-        pytest.skip("127.0.0.1:8080 is in use; cannot run with built-in defaults")
+    if port_accepts(8080) or port_accepts(9000):
+        pytest.skip("127.0.0.1:8080 or :9000 is in use; cannot run with built-in defaults")
     proc = subprocess.Popen([otagw_it.require_bin(), "-d", str(tmp_path)],
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
