@@ -5,6 +5,8 @@
 #include "verify.h"
 
 #include <mbedtls/base64.h>
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
 #include <mbedtls/md5.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/version.h>
@@ -24,8 +26,16 @@
 
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
 #define VERIFY_GRP_ID(kp) ((kp)->MBEDTLS_PRIVATE(grp).id)
+/* 3.x wants an RNG to parse a private key and the signature buffer's size */
+#define VERIFY_PARSE_KEY(pk, k, n, rng) \
+	mbedtls_pk_parse_key(pk, k, n, NULL, 0, mbedtls_ctr_drbg_random, rng)
+#define VERIFY_PK_SIGN(pk, h, sig, cap, n, rng) \
+	mbedtls_pk_sign(pk, MBEDTLS_MD_SHA256, h, 32, sig, cap, n, mbedtls_ctr_drbg_random, rng)
 #else
 #define VERIFY_GRP_ID(kp) ((kp)->grp.id)
+#define VERIFY_PARSE_KEY(pk, k, n, rng) mbedtls_pk_parse_key(pk, k, n, NULL, 0)
+#define VERIFY_PK_SIGN(pk, h, sig, cap, n, rng) \
+	mbedtls_pk_sign(pk, MBEDTLS_MD_SHA256, h, 32, sig, n, mbedtls_ctr_drbg_random, rng)
 #endif
 
 #define VERIFY_STATE_MAGIC 0x4f564447u  /* "OVDG" */
@@ -232,6 +242,52 @@ int verify_ecdsa_p256_inputs(const char *key_pem, const char *sig_b64, struct er
 	if (!rc)
 		rc = verify_sig_decode(sig_b64, sig, &n, e);
 	mbedtls_pk_free(&pk);
+	return rc;
+}
+
+/* Parses key_pem (a private key) into pk and insists on P-256. */
+static int verify_p256_private(mbedtls_pk_context *pk, const char *key_pem,
+			       mbedtls_ctr_drbg_context *rng, struct err_info *e)
+{
+	mbedtls_pk_type_t t;
+
+	(void)rng;                   /* only 3.x uses it here */
+	if (!key_pem || !key_pem[0] ||
+	    VERIFY_PARSE_KEY(pk, (const unsigned char *)key_pem, strlen(key_pem) + 1, rng))
+		return err_set(e, -EINVAL, "ECDSA key: not an unencrypted PEM private key");
+	t = mbedtls_pk_get_type(pk);
+	if (t != MBEDTLS_PK_ECKEY && t != MBEDTLS_PK_ECDSA)
+		return err_set(e, -EINVAL, "ECDSA key: not an EC key");
+	if (VERIFY_GRP_ID(mbedtls_pk_ec(*pk)) != MBEDTLS_ECP_DP_SECP256R1)
+		return err_set(e, -EINVAL, "ECDSA key: not a P-256 key");
+	return 0;
+}
+
+int verify_ecdsa_p256_sign(const char *key_pem, const uint8_t sha256[32], char *sig_b64,
+			   size_t cap, struct err_info *e)
+{
+	static const unsigned char pers[] = "otagw-sign";
+	mbedtls_entropy_context entropy;
+	mbedtls_ctr_drbg_context rng;
+	mbedtls_pk_context pk;
+	uint8_t sig[VERIFY_SIG_MAX];
+	size_t n = 0, olen = 0;
+	int rc = 0;
+
+	mbedtls_entropy_init(&entropy);
+	mbedtls_ctr_drbg_init(&rng);
+	mbedtls_pk_init(&pk);
+	if (mbedtls_ctr_drbg_seed(&rng, mbedtls_entropy_func, &entropy, pers, sizeof(pers) - 1))
+		rc = err_set(e, -EIO, "ECDSA: cannot seed the random generator");
+	if (!rc)
+		rc = verify_p256_private(&pk, key_pem, &rng, e);
+	if (!rc && VERIFY_PK_SIGN(&pk, sha256, sig, sizeof(sig), &n, &rng))
+		rc = err_set(e, -EIO, "ECDSA: signing failed");
+	if (!rc && mbedtls_base64_encode((unsigned char *)sig_b64, cap, &olen, sig, n))
+		rc = err_set(e, -ENOSPC, "ECDSA: %zu bytes are too few for the signature", cap);
+	mbedtls_pk_free(&pk);
+	mbedtls_ctr_drbg_free(&rng);
+	mbedtls_entropy_free(&entropy);
 	return rc;
 }
 

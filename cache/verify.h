@@ -2,8 +2,9 @@
 /* verify.h - digests, signatures and secrets with mbedTLS: the one file
  * that knows mbedTLS' API version (2.28 uses the *_ret calls; 3.x drops the
  * suffix). Incremental md5/sha256 for images (saved and restored across
- * restarts), ECDSA P-256 image signatures, hex, and salted hashing of device
- * secrets ("sha256$<salt hex>$<digest hex>").
+ * restarts), ECDSA P-256 image signatures (and signing, for the bundle
+ * tool), hex, and salted hashing of device secrets
+ * ("sha256$<salt hex>$<digest hex>").
  * Must not: do I/O or log; allocate only in verify_digest_new() and
  * verify_digest_load() (and mbedTLS' own key parsing). */
 #ifndef OTAGW_VERIFY_H
@@ -20,6 +21,7 @@ enum verify_method { VERIFY_MD5, VERIFY_SHA256 };
 #define VERIFY_DIGEST_MAX 32
 #define VERIFY_SECRET_HASH_MAX 140   /* "sha256$" + 32 + "$" + 64 + NUL, rounded */
 #define VERIFY_DIGEST_STATE_MAX 256  /* a verify_digest_save() */
+#define VERIFY_SIG_B64_CAP 128       /* base64 of a DER P-256 signature (<= 72 bytes) + NUL */
 
 struct verify_digest;
 
@@ -53,6 +55,13 @@ int verify_ecdsa_p256(const char *key_pem, const uint8_t sha256[32], const char 
  * refused before its first byte when its key or signature cannot work. */
 int verify_ecdsa_p256_inputs(const char *key_pem, const char *sig_b64,
 			     struct err_info *e) OTAGW_MUST_CHECK;
+/* Signs sha256 with key_pem (PEM text of an EC P-256 private key, not
+ * encrypted): writes base64 of the DER signature, NUL-terminated, into
+ * sig_b64[cap] (VERIFY_SIG_B64_CAP is always enough). -EINVAL bad key,
+ * -ENOSPC cap too small, -EIO on failure. For `otagw bundle create`; the
+ * daemon never holds a private key. */
+int verify_ecdsa_p256_sign(const char *key_pem, const uint8_t sha256[32], char *sig_b64,
+			   size_t cap, struct err_info *e) OTAGW_MUST_CHECK;
 
 /* One-shot SHA-256 of n bytes. */
 int verify_sha256(const void *p, size_t n, uint8_t out[32]) OTAGW_MUST_CHECK;

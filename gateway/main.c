@@ -28,6 +28,7 @@
 #include "session.h"
 #include "store.h"
 #include "bundle.h"
+#include "cli.h"
 #include "cloud.h"
 #include "outbox.h"
 #include "serial.h"
@@ -62,7 +63,8 @@ static void usage(FILE *f)
 		   "  -d, --data-dir DIR  state directory (overrides [gateway] data_dir)\n"
 		   "  -v, --verbose       debug logging (overrides [gateway] log_level)\n"
 		   "      --print-config  print every key at its default and exit\n"
-		   "      --version       print the version and exit\n");
+		   "      --version       print the version and exit\n"
+		   "       otagw [-c FILE] bundle create|import|export ... (otagw COMMAND --help)\n");
 }
 
 /* Parses argv into cfg. Returns 0 to run, 1 to exit 0, -1 to exit 2. */
@@ -402,11 +404,31 @@ static void gw_close(struct gw *g)
 		close(g->lock_fd);
 }
 
+/* otagw [-c FILE] bundle|import|export ...: the command line tools. */
+static bool gw_cli(int argc, char **argv, int *status)
+{
+	const char *conf = NULL;
+	int i = 1;
+
+	if (i + 1 < argc && (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config"))) {
+		conf = argv[i + 1];
+		i += 2;
+	} else if (i < argc && !strncmp(argv[i], "--config=", 9)) {
+		conf = argv[i++] + 9;
+	}
+	if (i >= argc || !cli_is_command(argv[i]))
+		return false;
+	*status = cli_main(argc - i, argv + i, conf);
+	return true;
+}
+
 int main(int argc, char **argv)
 {
 	struct gw g;
 	int rc;
 
+	if (gw_cli(argc, argv, &rc))
+		return rc;
 	memset(&g, 0, sizeof(g));
 	g.lock_fd = -1;
 	rc = gw_args(&g, argc, argv);

@@ -29,6 +29,7 @@
 #include "images.h"
 #include "json_in.h"
 #include "log.h"
+#include "manifest.h"
 #include "proto.h"
 #include "records.h"
 #include "tasks.h"
@@ -154,6 +155,21 @@ static int bj_hex32(const char *hex, uint8_t out[32])
 	return 0;
 }
 
+/* e's detail behind a formatted prefix ("manifest.json: <detail>"); the
+ * detail is copied first, as it cannot be source and destination at once. */
+static int bj_wrap(struct err_info *e, int rc, const char *fmt, ...) OTAGW_PRINTF(3, 4);
+static int bj_wrap(struct err_info *e, int rc, const char *fmt, ...)
+{
+	char old[OTAGW_ERR_TEXT_MAX], pre[OTAGW_ERR_TEXT_MAX];
+	va_list ap;
+
+	util_strlcpy(old, e->text, sizeof(old));
+	va_start(ap, fmt);
+	vsnprintf(pre, sizeof(pre), fmt, ap);
+	va_end(ap);
+	return err_set(e, rc, "%s: %s", pre, old);
+}
+
 /* ---- job end ------------------------------------------------------------------- */
 
 static void bj_write_report(struct bundle_job *j)
@@ -225,11 +241,8 @@ static void bj_finish(struct bundle_job *j, int rc, const char *fmt, ...)
 
 /* ---- manifest ------------------------------------------------------------------- */
 
-static const char *const bj_top_keys[] = { "bundleId", "createTime", "firmware", "description" };
-static const char *const bj_fw_keys[] = {
-	"id", "productId", "name", "version", "versionOrder", "file", "size", "sha256", "sign",
-	"signMethod", "properties", "description", "tasks",
-};
+static const char *const bj_top_keys[] = MANIFEST_TOP_KEYS;
+static const char *const bj_fw_keys[] = MANIFEST_FW_KEYS;
 
 static int bj_manifest_fw(struct bundle_job *j, const cJSON *o, struct bj_fw *f,
 			  struct err_info *e)
@@ -272,7 +285,7 @@ static int bj_manifest(struct bundle_job *j, struct err_info *e)
 	uint64_t sum = 0;
 
 	if (rc)
-		return err_set(e, -EINVAL, "manifest.json: %s", e->text);
+		return bj_wrap(e, -EINVAL, "manifest.json");
 	j->root = cJSON_ParseWithLength(j->manifest, j->manifest_len);
 	if (!j->root)
 		return err_set(e, -EINVAL, "manifest.json is not JSON");
@@ -282,7 +295,7 @@ static int bj_manifest(struct bundle_job *j, struct err_info *e)
 	if (!rc)
 		rc = json_in_int(j->root, "createTime", true, 0, INT64_MAX, &t, e);
 	if (rc)
-		return err_set(e, rc, "manifest.json: %s", e->text);
+		return bj_wrap(e, rc, "manifest.json");
 	arr = cJSON_GetObjectItemCaseSensitive(j->root, "firmware");
 	j->nfw = cJSON_IsArray(arr) ? (size_t)cJSON_GetArraySize(arr) : 0;
 	if (!j->nfw || j->nfw > BUNDLE_FIRMWARE_MAX)
@@ -295,7 +308,7 @@ static int bj_manifest(struct bundle_job *j, struct err_info *e)
 	cJSON_ArrayForEach(it, arr) {
 		rc = bj_manifest_fw(j, it, &j->fw[j->nfw], e);
 		if (rc)
-			return err_set(e, rc, "manifest.json: firmware %zu: %s", j->nfw, e->text);
+			return bj_wrap(e, rc, "manifest.json: firmware %zu", j->nfw);
 		sum += j->fw[j->nfw++].size;
 	}
 	j->total = sum;
@@ -323,7 +336,7 @@ static int bj_signature(struct bundle_job *j, struct err_info *e)
 	rc = verify_sha256(j->manifest, j->manifest_len, digest);
 	if (!rc)
 		rc = verify_ecdsa_p256(j->b->key_pem, digest, sig, e);
-	return rc ? err_set(e, rc, "manifest.sig: %s", e->text) : 0;
+	return rc ? bj_wrap(e, rc, "manifest.sig") : 0;
 }
 
 /* ---- the archive walk ------------------------------------------------------------ */
@@ -452,7 +465,7 @@ static int bj_header(struct bundle_job *j, struct err_info *e)
 			return err_set(e, -EINVAL, "%s appears twice", name);
 		rc = bj_read_small(j, man ? BUNDLE_MANIFEST_MAX : BJ_SIG_MAX, dst, &len, e);
 		if (rc)
-			return err_set(e, rc, "%s: %s", name, e->text);
+			return bj_wrap(e, rc, "%s", name);
 		if (man) {
 			j->manifest_len = len;
 			j->two_pass = !first;
@@ -508,7 +521,7 @@ done:
 	rc = cache_writer_commit(j->w, sha, e);
 	j->w = NULL;
 	if (rc)
-		return err_set(e, rc, "entry '%.64s': %s", j->cur->file, e->text);
+		return bj_wrap(e, rc, "entry '%.64s'", j->cur->file);
 	j->cur->seen = true;
 	j->cur = NULL;
 	return 0;
@@ -559,9 +572,7 @@ static int bj_apply_fw(struct bundle_job *j, struct bj_fw *f, struct err_info *e
 	return rc ? rc : images_adopt(im, f->fw_id, f->sha, f->size);
 }
 
-static const char *const bj_task_keys[] = {
-	"id", "name", "mode", "timeoutSeconds", "description", "all", "devices",
-};
+static const char *const bj_task_keys[] = MANIFEST_TASK_KEYS;
 
 /* A task without an id gets one derived from the bundle, so a second
  * import of the same bundle finds it. */
@@ -657,15 +668,14 @@ static int bj_apply_all(struct bundle_job *j, struct err_info *e)
 		int rc = bj_apply_fw(j, &j->fw[i], e);
 
 		if (rc)
-			return err_set(e, rc, "firmware %s %s: %s", j->fw[i].product, j->fw[i].version,
-				       e->text);
+			return bj_wrap(e, rc, "firmware %s %s", j->fw[i].product, j->fw[i].version);
 		if (tasks && !cJSON_IsArray(tasks))
 			return err_set(e, -EINVAL, "firmware %zu: 'tasks' must be an array", i);
 		cJSON_ArrayForEach(t, tasks) {
 			rc = bj_apply_task(j, &j->fw[i], t, i, ti++, e);
 			if (rc)
-				return err_set(e, rc, "firmware %s %s, task %zu: %s", j->fw[i].product,
-					       j->fw[i].version, ti - 1, e->text);
+				return bj_wrap(e, rc, "firmware %s %s, task %zu", j->fw[i].product,
+					       j->fw[i].version, ti - 1);
 		}
 	}
 	return 0;

@@ -26,9 +26,8 @@
 #include "core.h"
 #include "err.h"
 #include "http.h"
+#include "manifest.h"
 
-#define BUNDLE_MANIFEST_MAX (1024 * 1024)   /* bytes of manifest.json */
-#define BUNDLE_FIRMWARE_MAX 256             /* entries of its firmware array */
 #define BUNDLE_ENTRIES_SLACK 256            /* directory entries allowed */
 #define BUNDLE_JOBS_KEPT 32                 /* finished imports GET can show */
 
