@@ -150,8 +150,9 @@ static const struct config_key config_serial_keys[] = {
 	       "productId for a new device on this line whose message names none"),
 	CK_SER("max_line", CT_UINT, max_line, 256, 65536, NULL, "4096",
 	       "bytes of one JSON line; longer lines are dropped"),
-	CK_SER("ymodem_timeout", CT_UINT, ymodem_timeout, 1, 300, NULL, "10",
-	       "seconds to wait for the answer to a YMODEM block before resending"),
+	CK_SER("ymodem_timeout", CT_UINT, ymodem_timeout, 2, 300, NULL, "10",
+	       "seconds to wait for the answer to a YMODEM block before resending (lrzsz's rz "
+	       "takes 1 s of silence to accept EOT)"),
 	CK_SER("ymodem_retries", CT_UINT, ymodem_retries, 1, 100, NULL, "10",
 	       "resends of one YMODEM block before the transfer fails"),
 	CK_SER("ymodem_start_timeout", CT_UINT, ymodem_start_timeout, 1, 3600, NULL, "60",

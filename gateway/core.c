@@ -186,7 +186,8 @@ static int core_on_report(struct core *c, struct session *s, const struct msg *i
 	if (record_find(c->st, in->device_id, REC_MASK(REC_PROCESSING), in->version, NULL, true,
 			&r))
 		return 0;
-	return core_complete(c, &r, REC_SUCCESS, -1, NULL, core_ts(in), e);
+	/* running the target version: the upgrade is complete */
+	return core_complete(c, &r, REC_SUCCESS, 100, NULL, core_ts(in), e);
 }
 
 static int core_send_reply(struct session *s, struct msg *reply)

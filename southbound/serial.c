@@ -34,6 +34,10 @@
 #define SERIAL_BACKOFF_MIN 200u     /* ms, first reopen delay */
 #define SERIAL_PROGRESS_STEP 10     /* % between derived progress updates */
 #define SERIAL_URL_PREFIX "ymodem:"
+/* us between a receiver's answer and our next block: lrzsz's rz flushes its
+ * input right after writing each ACK, so a block that arrives at once is
+ * sometimes thrown away and costs a whole ymodem_timeout. */
+#define SERIAL_TURNAROUND_US 2000
 
 enum serial_state { SP_CLOSED, SP_OPEN };
 enum serial_xstate { SX_IDLE, SX_ARMED, SX_ACTIVE };
@@ -46,6 +50,7 @@ struct serial_xfer {
 	int last_pct;
 	struct ymodem ym;
 	lws_sorted_usec_list_t sul;   /* start timeout (armed), ymodem deadline */
+	lws_sorted_usec_list_t turn;  /* the pause before answering the receiver */
 	/* for GET /api/serial: the last transfer */
 	char last_state[16];          /* "", "waiting", "sending", "done", "failed" */
 	char last_fw[OTAGW_ID_MAX];
@@ -347,8 +352,17 @@ static void serial_start_cb(lws_sorted_usec_list_t *sul)
 
 static void serial_tick_cb(lws_sorted_usec_list_t *sul);
 
-/* After every step: progress, the next deadline, writing, the end. */
-static void serial_xfer_step(struct serial_port *p)
+static void serial_turn_cb(lws_sorted_usec_list_t *sul)
+{
+	struct serial_port *p = lws_container_of(sul, struct serial_port, x.turn);
+
+	if (p->x.state == SX_ACTIVE)
+		serial_want_write(p);
+}
+
+/* After every step: progress, the next deadline, writing (after the
+ * turnaround pause when answering the receiver), the end. */
+static void serial_xfer_step(struct serial_port *p, bool answer)
 {
 	struct serial_xfer *x = &p->x;
 	uint64_t now = (uint64_t)util_mono_ms(), dl = ymodem_deadline(&x->ym);
@@ -364,7 +378,9 @@ static void serial_xfer_step(struct serial_port *p)
 			(void)core_image_served(p->owner->core, p->s.device_id, x->fw,
 						x->size * (uint64_t)pct / 100, x->size);
 	}
-	if (ymodem_output(&x->ym, &out))
+	if (ymodem_output(&x->ym, &out) && answer)
+		lws_sul_schedule(p->owner->ctx, 0, &x->turn, serial_turn_cb, SERIAL_TURNAROUND_US);
+	else if (ymodem_output(&x->ym, &out))
 		serial_want_write(p);
 	else if (ymodem_state(&x->ym) == YMODEM_DONE)
 		serial_xfer_end(p, NULL);
@@ -398,7 +414,7 @@ static void serial_tick_cb(lws_sorted_usec_list_t *sul)
 		return;
 	}
 	(void)ymodem_tick(&p->x.ym, (uint64_t)util_mono_ms());
-	serial_xfer_step(p);
+	serial_xfer_step(p, false);
 }
 
 /* The device sent 'C' after a ymodem: url: start sending the image. */
@@ -444,7 +460,7 @@ static void serial_xfer_start(struct serial_port *p)
 	LOGI("device %s on port %s: sending image %s (%" PRIu64 " bytes) by YMODEM",
 	     serial_dev(p), p->cfg->name, x->fw, x->size);
 	(void)ymodem_input(&x->ym, (const uint8_t *)"C", 1, now);
-	serial_xfer_step(p);
+	serial_xfer_step(p, true);
 }
 
 /* The failure text of a finished sender. */
@@ -470,6 +486,7 @@ static void serial_xfer_end(struct serial_port *p, const char *reason)
 	bool active = x->state == SX_ACTIVE;
 
 	lws_sul_cancel(&x->sul);
+	lws_sul_cancel(&x->turn);
 	if (active)
 		close(x->fd);
 	x->state = SX_IDLE;
@@ -580,7 +597,7 @@ static void serial_input(struct serial_port *p, const uint8_t *b, size_t n)
 			/* a byte at a time, so a line right after the batch's end is
 			 * not swallowed by the finished sender */
 			(void)ymodem_input(&p->x.ym, b + i, 1, (uint64_t)util_mono_ms());
-			serial_xfer_step(p);
+			serial_xfer_step(p, true);
 			continue;
 		}
 		if (p->x.state == SX_ARMED && !p->line.len && !p->discarding &&
@@ -638,7 +655,7 @@ static int serial_writeable(struct serial_port *p)
 		if (serial_write_some(p, out, n, &done))
 			return -1;
 		ymodem_consumed(&p->x.ym, done, (uint64_t)util_mono_ms());
-		serial_xfer_step(p);
+		serial_xfer_step(p, false);
 		return 0;
 	}
 	if (!p->tx.len)
@@ -722,6 +739,7 @@ void serial_stop(struct serial *s)
 	for (size_t i = 0; i < s->n; i++) {
 		lws_sul_cancel(&s->ports[i].reopen_sul);
 		lws_sul_cancel(&s->ports[i].x.sul);
+		lws_sul_cancel(&s->ports[i].x.turn);
 	}
 }
 
