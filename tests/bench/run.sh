@@ -55,3 +55,6 @@ printf '%-44s %10.0f/s %12.0f/s %8.2f  (reference: nginx static file, same %s by
 /usr/bin/python3 tests/bench/cache_bench.py "$B"
 # HTTP devices: image serving vs nginx (sendfile on/off), report/pull requests/s.
 /usr/bin/python3 tests/bench/http_bench.py "$B"
+# Serial devices: 1 MiB to lrzsz's rz, otagw vs sb --ymodem -k; effective
+# throughput at 115200 baud through a pacing relay.
+/usr/bin/python3 tests/bench/serial_bench.py "$B"
