@@ -1015,3 +1015,12 @@ uint64_t images_quota(const struct images *im)
 {
 	return im->cfg.max_bytes;
 }
+
+int images_drop_unused(struct images *im, const char *sha256_hex)
+{
+	if (im_scalar(im, "SELECT COUNT(*) FROM firmware WHERE image_sha256 = ?1", sha256_hex) != 0)
+		return -EBUSY;
+	if (cache_image_remove(im->c, sha256_hex) && errno != ENOENT)
+		LOGD("image %s: nothing to remove", sha256_hex);
+	return im_exec1(im, im_sql_entry_del, sha256_hex, 0);
+}

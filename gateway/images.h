@@ -78,6 +78,10 @@ void images_upload_abort(struct images_upload *u);   /* NULL: no-op */
  * Call inside the transaction that creates the firmware. */
 int images_adopt(struct images *im, const char *firmware_id, const char *sha256_hex,
 		 uint64_t size) OTAGW_MUST_CHECK;
+/* Removes image sha256_hex (file and index row) unless a firmware uses
+ * it: the leftovers of an import that did not finish. 0 removed or absent,
+ * -EBUSY in use. */
+int images_drop_unused(struct images *im, const char *sha256_hex) OTAGW_MUST_CHECK;
 /* The cache (borrowed for as long as im lives). */
 struct cache *images_cache(struct images *im);
 /* The quota of verified images in bytes. */

@@ -37,7 +37,7 @@
 #include "verify.h"
 
 #define BJ_BLOCK 65536                /* bytes per archive read */
-#define BJ_SLICE_BYTES (8u << 20)     /* bytes per loop slice */
+#define BJ_SLICE_BYTES (1u << 20)     /* bytes per loop slice (~5 ms) */
 #define BJ_SIG_MAX 512                /* bytes of manifest.sig */
 #define BJ_PASS1_ENTRIES 4096         /* entries before the manifest is known */
 #define BJ_NAME_MAX 256
@@ -83,6 +83,14 @@ struct bundle_job {
 	uint8_t buf[BJ_BLOCK];            /* one archive read */
 };
 
+/* A file seen in import_dir, imported once it stops changing. */
+struct bj_seen {
+	char name[NAME_MAX + 1];
+	off_t size;
+	struct timespec mtime;
+};
+#define BJ_SEEN_MAX 32
+
 struct bundles {
 	struct core *core;
 	struct lws_context *ctx;
@@ -95,9 +103,12 @@ struct bundles {
 	char gateway_id[OTAGW_ID_MAX];
 	struct bundle_job *jobs;          /* newest first */
 	lws_sorted_usec_list_t sul_watch;
+	struct bj_seen seen[BJ_SEEN_MAX]; /* candidates of the last look */
+	unsigned nseen;
 };
 
 static void bj_slice(lws_sorted_usec_list_t *sul);
+static void bj_pending_save(struct bundles *b);
 
 /* ---- names ------------------------------------------------------------------- */
 
@@ -209,8 +220,9 @@ static void bj_release(struct bundle_job *j, bool failed)
 		archive_read_free(j->a);
 	j->a = NULL;
 	for (size_t i = 0; failed && i < j->nfw; i++)
-		if (j->fw[i].added && cache_image_remove(j->b->cache, j->fw[i].sha))
-			LOGW("cannot remove image %s of a failed import", j->fw[i].sha);
+		if (j->fw[i].added && j->fw[i].seen &&
+		    images_drop_unused(j->b->core->images, j->fw[i].sha))
+			LOGI("image %s of a failed import stays: a firmware uses it", j->fw[i].sha);
 	if (j->spooled)
 		unlink(j->path);
 	free(j->manifest);
@@ -232,6 +244,7 @@ static void bj_finish(struct bundle_job *j, int rc, const char *fmt, ...)
 	j->state = rc ? BJ_FAILED : BJ_DONE;
 	j->end_time = util_now_ms();
 	bj_release(j, rc != 0);
+	bj_pending_save(j->b);
 	if (rc)
 		LOGW("bundle import %s (%s) refused: %s", j->id, j->source, j->error);
 	else
@@ -411,18 +424,12 @@ static int bj_image_begin(struct bundle_job *j, struct bj_fw *f, int64_t esize,
 	struct cache_expect x = { .size = f->size, .has_digest = true, .method = VERIFY_SHA256 };
 	char token[33];
 	uint64_t have;
-	int fd;
-	uint64_t sz;
-
 	if (f->seen)
 		return err_set(e, -EINVAL, "entry '%.64s' appears twice", f->file);
 	if (esize >= 0 && (uint64_t)esize > f->size)
 		return err_set(e, -EFBIG, "entry '%.64s' is %" PRId64 " bytes, the manifest says "
 			       "%" PRIu64, f->file, esize, f->size);
 	memcpy(x.digest, f->digest, 32);
-	f->added = cache_image_open(j->b->cache, f->sha, &fd, &sz) != 0;
-	if (!f->added)
-		close(fd);
 	util_new_id(token);
 	j->cur = f;
 	return cache_writer_open(j->b->cache, token, &x, false, &j->w, &have, e);
@@ -492,6 +499,55 @@ static int bj_header(struct bundle_job *j, struct err_info *e)
 	       1;
 }
 
+static bool bj_image_exists(struct bundle_job *j, const char *sha)
+{
+	uint64_t size;
+	int fd;
+
+	if (cache_image_open(j->b->cache, sha, &fd, &size))
+		return false;
+	close(fd);
+	return true;
+}
+
+/* Remembers the images running imports published but did not apply yet
+ * (settings 'bundle_pending'), so a restart after a crash removes them. */
+static void bj_pending_save(struct bundles *b)
+{
+	char *list = calloc(BUNDLE_FIRMWARE_MAX * 8 + 1, CACHE_HEX_LEN + 1), *p = list;
+
+	if (!list)
+		return;
+	for (struct bundle_job *j = b->jobs; j; j = j->next)
+		for (size_t i = 0; j->state == BJ_IMPORTING && i < j->nfw; i++)
+			if (j->fw[i].added && p - list < BUNDLE_FIRMWARE_MAX * 8 * (CACHE_HEX_LEN + 1))
+				p += snprintf(p, CACHE_HEX_LEN + 2, "%s%s", p == list ? "" : " ", j->fw[i].sha);
+	if (store_exec1(b->core->st, "INSERT INTO settings (key, value) VALUES"
+			" ('bundle_pending', ?1) ON CONFLICT (key) DO UPDATE SET"
+			" value = excluded.value", list))
+		LOGW("cannot remember the images of running imports");
+	free(list);
+}
+
+/* Start-up: images of imports a crash interrupted go, unless in use. */
+static void bj_pending_clean(struct bundles *b)
+{
+	sqlite3_stmt *s = store_stmt(b->core->st, "SELECT value FROM settings"
+				     " WHERE key = 'bundle_pending'");
+	char *list = NULL, *save = NULL;
+
+	if (!s)
+		return;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		list = store_col_dup(s, 0);
+	store_done(s);
+	for (char *t = list ? strtok_r(list, " ", &save) : NULL; t; t = strtok_r(NULL, " ", &save))
+		if (cache_name_valid(t) && !images_drop_unused(b->core->images, t))
+			LOGI("removed image %s of an import that did not finish", t);
+	free(list);
+	bj_pending_save(b);
+}
+
 /* Streams up to budget bytes of the current image: 1 more to come, 0 the
  * entry is done (published), < 0 refused. */
 static int bj_image_data(struct bundle_job *j, size_t *budget, struct err_info *e)
@@ -518,11 +574,16 @@ static int bj_image_data(struct bundle_job *j, size_t *budget, struct err_info *
 		goto done;
 	return 1;
 done:
+	/* decided now, in the same loop turn as the rename: another import may
+	 * have published the same image since this entry began */
+	j->cur->added = !bj_image_exists(j, j->cur->sha);
 	rc = cache_writer_commit(j->w, sha, e);
 	j->w = NULL;
 	if (rc)
 		return bj_wrap(e, rc, "entry '%.64s'", j->cur->file);
 	j->cur->seen = true;
+	if (j->cur->added)
+		bj_pending_save(j->b);
 	j->cur = NULL;
 	return 0;
 }
@@ -539,7 +600,9 @@ static int bj_apply_fw(struct bundle_job *j, struct bj_fw *f, struct err_info *e
 	bool same;
 	int rc = catalogue_find(j->b->core->st, f->product, f->version, &fw);
 
-	if (!rc) {
+	if (!bj_image_exists(j, f->sha))
+		rc = err_set(e, -ENOENT, "image %s left the cache during the import", f->sha);
+	else if (!rc) {
 		img = images_firmware_json(im, fw.id);
 		sha = cJSON_GetObjectItem(img, "sha256");
 		same = cJSON_IsString(sha) && !strcmp(sha->valuestring, f->sha);
@@ -1103,12 +1166,14 @@ static int bj_export(struct bundles *b, const struct http_req *req, struct http_
 	int fd, rc;
 
 	if (q && parse_u64(q, strlen(q), INT64_MAX, &v))
-		return bj_error(resp, 400, "since: expected milliseconds");
+		return bj_error(resp, 400, "since: expected milliseconds"), 0;
 	if (q)
 		since = (int64_t)v;
 	else if (store_scalar(b->core->st, "SELECT CAST(value AS INTEGER) FROM settings"
 			      " WHERE key = 'export_until'", &since))
 		since = 0;
+	if (x.until < since)
+		x.until = since;              /* a range never ends before it starts */
 	buf_init(&x.out, (size_t)1 << 30);
 	rc = records_history_since(b->core->st, since, bj_export_state, &x);
 	if (!rc)
@@ -1121,7 +1186,7 @@ static int bj_export(struct bundles *b, const struct http_req *req, struct http_
 	fd = rc ? -1 : open(path, O_RDONLY | O_CLOEXEC);
 	unlink(path);
 	if (fd < 0)
-		return bj_error(resp, 500, "cannot write the export");
+		return bj_error(resp, 500, "cannot write the export"), 0;
 	snprintf(until, sizeof(until), "%" PRId64, x.until);
 	if (!q && store_exec1(b->core->st, "INSERT INTO settings (key, value) VALUES"
 			      " ('export_until', ?1) ON CONFLICT (key) DO UPDATE SET"
@@ -1190,10 +1255,45 @@ static bool bj_busy(const struct bundles *b, const char *path)
 	return false;
 }
 
+/* True when name had this size and mtime at the previous look too (a file
+ * still being copied onto the stick changes between looks). Notes it in
+ * next[] for the next look. */
+static bool bj_stable(const struct bundles *b, const char *name, const struct stat *sb,
+		      struct bj_seen *next, unsigned *nnext)
+{
+	bool same = false;
+
+	for (unsigned i = 0; i < b->nseen && !same; i++)
+		same = !strcmp(b->seen[i].name, name) && b->seen[i].size == sb->st_size &&
+		       b->seen[i].mtime.tv_sec == sb->st_mtim.tv_sec &&
+		       b->seen[i].mtime.tv_nsec == sb->st_mtim.tv_nsec;
+	if (!same && *nnext < BJ_SEEN_MAX) {
+		util_strlcpy(next[*nnext].name, name, sizeof(next[0].name));
+		next[*nnext].size = sb->st_size;
+		next[(*nnext)++].mtime = sb->st_mtim;
+	}
+	return same;
+}
+
+/* A report newer than the bundle file: done with it. A file changed after
+ * its report (a copy that was still running) is imported again. */
+static bool bj_reported(const char *report, const struct stat *bundle)
+{
+	struct stat rs;
+
+	if (stat(report, &rs))
+		return false;
+	return rs.st_mtim.tv_sec > bundle->st_mtim.tv_sec ||
+	       (rs.st_mtim.tv_sec == bundle->st_mtim.tv_sec &&
+		rs.st_mtim.tv_nsec >= bundle->st_mtim.tv_nsec);
+}
+
 static void bj_watch_cb(lws_sorted_usec_list_t *sul)
 {
 	struct bundles *b = lws_container_of(sul, struct bundles, sul_watch);
 	DIR *d = opendir(b->import_dir);
+	struct bj_seen next[BJ_SEEN_MAX];
+	unsigned nnext = 0;
 	struct dirent *de;
 
 	while (d && (de = readdir(d))) {
@@ -1206,19 +1306,43 @@ static void bj_watch_cb(lws_sorted_usec_list_t *sul)
 			    sizeof(path))
 			continue;
 		snprintf(report, sizeof(report), "%s.report.txt", path);
-		if (stat(path, &sb) || !S_ISREG(sb.st_mode) || !access(report, F_OK) ||
-		    bj_busy(b, path))
+		if (stat(path, &sb) || !S_ISREG(sb.st_mode) || bj_reported(report, &sb) ||
+		    bj_busy(b, path) || !bj_stable(b, de->d_name, &sb, next, &nnext))
 			continue;
 		if (bundles_import(b, path, report, false, id, &e))
 			LOGW("%s: %s", path, err_text(&e));
 	}
 	if (d)
 		closedir(d);
+	memcpy(b->seen, next, nnext * sizeof(next[0]));
+	b->nseen = nnext;
 	lws_sul_schedule(b->ctx, 0, &b->sul_watch, bj_watch_cb,
 			 (lws_usec_t)b->import_interval * LWS_US_PER_SEC);
 }
 
 /* ---- life cycle ------------------------------------------------------------------------ */
+
+/* Start-up: uploads and exports a crash left in the spool are removed. */
+static void bj_spool_clean(struct bundles *b)
+{
+	DIR *d = opendir(b->spool);
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		char path[PATH_MAX];
+		size_t n = strlen(de->d_name);
+
+		if (de->d_name[0] == '.' ||
+		    (!(n > 7 && !strcmp(de->d_name + n - 7, ".upload")) &&
+		     strncmp(de->d_name, "export-", 7)))
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%.200s", b->spool, de->d_name) <
+			    sizeof(path) && !unlink(path))
+			LOGI("removed %s left by an interrupted upload or export", path);
+	}
+	if (d)
+		closedir(d);
+}
 
 static char *bj_read_key(const char *path, struct err_info *e)
 {
@@ -1261,6 +1385,8 @@ int bundles_new(struct bundles **out, struct core *core, struct lws_context *ctx
 		free(b);
 		return err_set(e, -errno, "cannot create %s: %s", b->spool, strerror(errno));
 	}
+	bj_spool_clean(b);
+	bj_pending_clean(b);
 	if (cfg->key_pem && cfg->key_pem[0] && !(b->key_pem = bj_read_key(cfg->key_pem, e))) {
 		free(b);
 		return e->code;

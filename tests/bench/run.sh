@@ -58,3 +58,5 @@ printf '%-44s %10.0f/s %12.0f/s %8.2f  (reference: nginx static file, same %s by
 # Serial devices: 1 MiB to lrzsz's rz, otagw vs sb --ymodem -k; effective
 # throughput at 115200 baud through a pacing relay.
 /usr/bin/python3 tests/bench/serial_bench.py "$B"
+# Offline bundles: import of a 512 MiB tar.gz vs tar -xzf of it, RSS and API latency meanwhile.
+/usr/bin/python3 tests/bench/bundle_bench.py "$B"
