@@ -741,7 +741,7 @@ static void reason_copy(char *out, size_t cap, const void *in, size_t len)
  * looking the two functions up at run time keeps -lssl out of our link and
  * lets an mbedTLS build of lws fall back to the text. Writes the reason to
  * why and returns true when the certificate was refused. */
-static bool tls_cert_refused(struct lws *wsi, char *why, size_t cap)
+bool fetch_tls_cert_refused(struct lws *wsi, char *why, size_t cap)
 {
 #if defined(LWS_WITH_TLS) && !defined(LWS_WITH_MBEDTLS)
 	typedef long (*verify_result_fn)(const SSL *);
@@ -768,7 +768,7 @@ static void job_conn_error(struct fetch_job *j, struct lws *wsi, const void *in,
 		return;
 	job_detach(j, false);
 	reason_copy(why, sizeof(why), in, len);
-	if (j->u.tls && tls_cert_refused(wsi, why, sizeof(why)))
+	if (j->u.tls && fetch_tls_cert_refused(wsi, why, sizeof(why)))
 		job_finish(j, -EPERM, 0, "certificate of %s not accepted: %s", j->u.host, why);
 	else
 		job_finish(j, -EAGAIN, 0, "cannot connect to %s: %s", j->u.host, why);

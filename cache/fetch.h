@@ -78,6 +78,10 @@ struct fetch_req {
 int fetch_new(struct fetch **out, const struct fetch_cfg *cfg, struct err_info *e) OTAGW_MUST_CHECK;
 /* Cancels every job (their done() is not called). NULL: no-op. */
 void fetch_free(struct fetch *f);
+/* In CLIENT_CONNECTION_ERROR of any lws client: why holds lws' text; when
+ * the server's certificate was refused it is replaced by OpenSSL's reason
+ * ("unable to get local issuer certificate (X509 error 20)"). True then. */
+bool fetch_tls_cert_refused(struct lws *wsi, char *why, size_t cap);
 /* f's off-loop resolver, for other clients of the same loop (borrowed for
  * as long as f lives). */
 struct resolve *fetch_resolver(struct fetch *f);

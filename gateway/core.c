@@ -98,6 +98,7 @@ struct core_push_walk {
 	struct core *c;
 	int pushed;
 	bool first_only;
+	const char *fw;               /* core_image_ready: only this firmware */
 };
 
 /* records_each callback: push r if its task is push-mode and its device is
@@ -119,6 +120,10 @@ static int core_push_walk_fn(struct store *st, const struct record *r, void *ctx
 		return 0;
 	rc = t.mode == TASK_PUSH && t.state != TASK_CANCELED;
 	task_clear(&t);
+	/* devices get the gateway's own URL, so only for a cached image;
+	 * core_image_ready() pushes what waited for it */
+	if (rc && w->c->images && !images_ready(w->c->images, r->firmware_id))
+		return 0;
 	if (!rc || core_push_record(w->c, s, r))
 		return 0;
 	w->pushed++;
@@ -590,4 +595,26 @@ int core_tick(struct core *c, int64_t now_ms, int *n)
 	if (!rc && *n)
 		LOGI("%d upgrade records timed out", *n);
 	return rc;
+}
+
+/* images_on_ready(): push every waiting record of the push tasks of
+ * firmware_id whose device is online. */
+static int core_ready_walk_fn(struct store *st, const struct record *r, void *ctx)
+{
+	struct core_push_walk *w = ctx;
+
+	if (strcmp(r->firmware_id, w->fw))
+		return 0;
+	return core_push_walk_fn(st, r, ctx);
+}
+
+void core_image_ready(void *arg, const char *firmware_id)
+{
+	struct core *c = arg;
+	struct core_push_walk w = { .c = c, .fw = firmware_id };
+
+	if (records_each(c->st, NULL, NULL, REC_MASK(REC_WAITING), core_ready_walk_fn, &w) < 0)
+		LOGW("firmware %s: cannot push what waited for its image", firmware_id);
+	else if (w.pushed)
+		LOGI("firmware %s: image ready, %d pushes sent", firmware_id, w.pushed);
 }

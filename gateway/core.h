@@ -84,6 +84,10 @@ int core_publish(struct core *c, const char *task_id, bool all, const char *cons
  * are online (after records were added outside core_publish, e.g. by a
  * bundle import). *pushed (optional) counts them. */
 int core_push_task(struct core *c, const char *task_id, int *pushed) OTAGW_MUST_CHECK;
+/* For images_on_ready() (arg is the core): pushes the waiting records of
+ * push tasks of firmware_id to their online devices. Pushes wait for the
+ * image to be cached: devices only get the gateway's own URL. */
+void core_image_ready(void *arg, const char *firmware_id);
 /* Cancels a task and its unfinished records. */
 int core_cancel_task(struct core *c, const char *task_id, int *n,
 		     struct err_info *e) OTAGW_MUST_CHECK;

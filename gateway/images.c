@@ -40,6 +40,8 @@ struct images_upload {
 };
 
 struct images {
+	void (*on_ready)(void *arg, const char *firmware_id);
+	void *on_ready_arg;
 	struct store *st;
 	struct cache *c;
 	struct fetch *f;
@@ -338,6 +340,8 @@ static int im_commit(struct images *im, const char *fw_id, struct cache_writer *
 	LOGI("firmware %s: image %s ready (%llu bytes)", fw_id, sha, (unsigned long long)size);
 	if (im_make_room(im, 0, sha, e))
 		LOGW("%s", err_text(e));
+	if (im->on_ready)
+		im->on_ready(im->on_ready_arg, fw_id);
 	return 0;
 }
 
@@ -1023,4 +1027,17 @@ int images_drop_unused(struct images *im, const char *sha256_hex)
 	if (cache_image_remove(im->c, sha256_hex) && errno != ENOENT)
 		LOGD("image %s: nothing to remove", sha256_hex);
 	return im_exec1(im, im_sql_entry_del, sha256_hex, 0);
+}
+
+bool images_ready(struct images *im, const char *firmware_id)
+{
+	return im_scalar(im, "SELECT COUNT(*) FROM firmware WHERE id = ?1"
+			 " AND image_state = 'ready'", firmware_id) > 0;
+}
+
+void images_on_ready(struct images *im, void (*fn)(void *arg, const char *firmware_id),
+		     void *arg)
+{
+	im->on_ready = fn;
+	im->on_ready_arg = arg;
 }

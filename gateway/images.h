@@ -16,6 +16,7 @@
 
 #include <cJSON.h>
 #include <libwebsockets.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cache.h"
@@ -78,6 +79,12 @@ void images_upload_abort(struct images_upload *u);   /* NULL: no-op */
  * Call inside the transaction that creates the firmware. */
 int images_adopt(struct images *im, const char *firmware_id, const char *sha256_hex,
 		 uint64_t size) OTAGW_MUST_CHECK;
+/* True when firmware_id's image is verified and in the cache. */
+bool images_ready(struct images *im, const char *firmware_id);
+/* fn(arg, firmware_id) runs on the loop after a download or upload made
+ * firmware_id's image ready (the core then pushes what waited for it). */
+void images_on_ready(struct images *im, void (*fn)(void *arg, const char *firmware_id),
+		     void *arg);
 /* Removes image sha256_hex (file and index row) unless a firmware uses
  * it: the leftovers of an import that did not finish. 0 removed or absent,
  * -EBUSY in use. */

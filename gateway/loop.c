@@ -388,6 +388,11 @@ static int http_conn_start(struct lws *wsi, struct loop *l, struct http_conn *hc
 	http_conn_args(wsi, hc);
 	hc->route = loop_find_route(l, hc->path);
 	n = lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+	/* libwebsockets 4.1 spins forever on a request with a body pipelined
+	 * behind another one on the same connection: a request with a body is
+	 * answered with Connection: close, so the client never has one
+	 * waiting (bodyless requests keep the connection). */
+	hc->close_after = n > 0 && strcmp(clen, "0");
 	if (n > 0 && parse_u64(clen, (size_t)n, UINT64_MAX, &body_len)) {
 		http_conn_error(hc, 400, "bad Content-Length");
 		hc->close_after = true;

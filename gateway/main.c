@@ -356,6 +356,8 @@ static int gw_open(struct gw *g)
 	if (gw_open_cache(g))
 		return -1;
 	core_init(&g->core, g->st, g->sessions, g->images);
+	if (g->images)
+		images_on_ready(g->images, core_image_ready, &g->core);
 	api_init(&g->api, &g->core, g->st, g->cfg.http.api_token);
 	g->api.images = g->images;
 	if (gw_open_tcp(g))

@@ -394,7 +394,7 @@ int record_progress(struct store *st, const char *id, int progress, int64_t time
 			       progress);
 	if (!time)
 		time = util_now_ms();
-	rc = store_begin(st);
+	rc = store_begin_relaxed(st);
 	if (rc)
 		return err_set(e, rc, "record %s: cannot begin transaction", id);
 	rc = rec_progress_row(st, id, progress, time);

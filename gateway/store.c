@@ -27,6 +27,7 @@ struct store {
 	struct store_stmt_slot cache[STORE_STMT_CACHE];
 	const struct store_events *ev;
 	void *ev_arg;
+	bool relaxed;         /* the open outermost transaction is relaxed */
 };
 
 void store_set_events(struct store *st, const struct store_events *ev, void *arg)
@@ -339,6 +340,32 @@ int store_begin(struct store *st)
 	return rc;
 }
 
+int store_begin_relaxed(struct store *st)
+{
+	int rc;
+
+	if (st->depth)
+		return store_begin(st);
+	rc = store_exec(st, "PRAGMA synchronous = NORMAL");
+	if (!rc)
+		rc = store_begin(st);
+	if (rc)
+		(void)store_exec(st, "PRAGMA synchronous = FULL");
+	else
+		st->relaxed = true;
+	return rc;
+}
+
+/* After the outermost transaction of a relaxed one: back to FULL. */
+static void store_unrelax(struct store *st)
+{
+	if (!st->relaxed || st->depth)
+		return;
+	st->relaxed = false;
+	if (store_exec(st, "PRAGMA synchronous = FULL"))
+		LOGE("cannot restore synchronous = FULL");
+}
+
 int store_commit(struct store *st)
 {
 	int rc;
@@ -351,6 +378,7 @@ int store_commit(struct store *st)
 		return rc;
 	}
 	st->depth--;
+	store_unrelax(st);
 	return 0;
 }
 
@@ -363,6 +391,7 @@ void store_rollback(struct store *st)
 	else
 		store_exec(st, "ROLLBACK");
 	st->depth--;
+	store_unrelax(st);
 }
 
 int store_bind_str(sqlite3_stmt *stmt, int idx, const char *s)

@@ -9,6 +9,7 @@
 #define OTAGW_STORE_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +43,11 @@ void store_done(sqlite3_stmt *stmt);
  * (BEGIN IMMEDIATE), inner ones are savepoints. 0 or -EIO/-EBUSY. */
 int store_begin(struct store *st) OTAGW_MUST_CHECK;
 int store_commit(struct store *st) OTAGW_MUST_CHECK;
+/* As store_begin() for writes whose loss at a power cut is harmless (device
+ * progress): the commit does not wait for the disk (synchronous = NORMAL
+ * for this one transaction; WAL keeps the file consistent), and the next
+ * ordinary commit makes it durable too. Nested, it is a plain savepoint. */
+int store_begin_relaxed(struct store *st) OTAGW_MUST_CHECK;
 void store_rollback(struct store *st);
 
 /* Runs one statement sql (a literal) with ?1 bound to arg (NULL: no

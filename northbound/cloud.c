@@ -61,6 +61,7 @@ struct cloud {
 	char *ctrl[CLOUD_CTRL_MAX];        /* unsequenced frames, FIFO */
 	unsigned ctrl_n;
 	bool ping_due, pong_wait;
+	enum lws_close_status close_code; /* non-zero: closing with this code */
 	int64_t errors_second;
 	unsigned errors_sent;
 	/* downstream: the message being reassembled */
@@ -127,6 +128,7 @@ static void cloud_link_down(struct cloud *c, const char *why)
 	if (c->state == CS_READY || c->state == CS_HELLO)
 		LOGW("cloud link down: %s", c->last_error);
 	c->wsi = NULL;
+	c->close_code = 0;
 	cloud_timers_off(c);
 	for (unsigned i = 0; i < c->ctrl_n; i++)
 		free(c->ctrl[i]);
@@ -141,14 +143,26 @@ static void cloud_link_down(struct cloud *c, const char *why)
 		cloud_backoff(c);
 }
 
-/* Drops the connection from the loop with a close code (lws sends it). */
+/* Closes the link with a close frame carrying code: from the next
+ * WRITEABLE (or at once from a receive callback, see cloud_receive), and
+ * at the latest 2 s later when nothing can be written (a dead link).
+ * Frames that arrive meanwhile are ignored. */
 static void cloud_drop(struct cloud *c, enum lws_close_status code, const char *why)
 {
 	cloud_error(c, "%s", why);
-	if (!c->wsi)
+	if (!c->wsi || c->close_code)
 		return;
-	lws_close_reason(c->wsi, code, (unsigned char *)why, strlen(why));
-	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+	c->close_code = code;
+	lws_callback_on_writable(c->wsi);
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 2);
+}
+
+/* In a callback of c->wsi: sends the pending close frame; -1 closes. */
+static int cloud_close_now(struct cloud *c, struct lws *wsi)
+{
+	lws_close_reason(wsi, c->close_code, (unsigned char *)c->last_error,
+			 strnlen(c->last_error, 120));
+	return -1;
 }
 
 static void cloud_connect(struct cloud *c, const char *addr)
@@ -292,6 +306,8 @@ static int cloud_writeable(struct cloud *c)
 	uint8_t ping[LWS_PRE + 1];
 	int rc;
 
+	if (c->close_code)
+		return cloud_close_now(c, c->wsi);
 	if (c->ctrl_n) {
 		char *f = c->ctrl[0];
 
@@ -536,12 +552,19 @@ static int cloud_receive(struct cloud *c, struct lws *wsi, const void *in, size_
 {
 	uint8_t *nb;
 
+	if (c->close_code)
+		return 0;                     /* closing: nothing more is taken */
 	cloud_alive(c);
 	if (!c->rx_len)
 		c->rx_binary = lws_frame_is_binary(wsi);
+	/* not -1 from here: lws 4.1 frees twice when a receive callback closes
+	 * a client in the middle of a long message; close from WRITEABLE */
 	if (c->rx_len + len > PROTO_FRAME_MAX) {
 		cloud_drop(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "a frame over 1 MiB from the cloud");
-		return -1;
+		free(c->rx);
+		c->rx = NULL;
+		c->rx_len = 0;
+		return 0;
 	}
 	nb = realloc(c->rx, c->rx_len + len + 1);
 	if (!nb)
@@ -553,7 +576,8 @@ static int cloud_receive(struct cloud *c, struct lws *wsi, const void *in, size_
 		return 0;
 	if (c->rx_binary) {
 		cloud_drop(c, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, "a binary frame from the cloud");
-		return -1;
+		c->rx_len = 0;
+		return 0;
 	}
 	cloud_on_frame(c, c->rx, c->rx_len);
 	c->rx_len = 0;
@@ -626,11 +650,16 @@ static int cloud_cb(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		cloud_peer_close(c, in, len);
 		return 0;
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
-		char why[CLOUD_ERR_MAX];
+		char why[CLOUD_ERR_MAX], text[120];
 
-		snprintf(why, sizeof(why), "cannot connect to %.100s: %.80s", c->u.host_hdr,
-			 in ? (const char *)in : "connection failed");
-		c->auth_failed = c->auth_failed || (in && strstr(in, "401"));
+		snprintf(text, sizeof(text), "%.100s", in ? (const char *)in : "connection failed");
+		if (c->u.tls && fetch_tls_cert_refused(wsi, text, sizeof(text)))
+			snprintf(why, sizeof(why), "the certificate of %.100s is refused: %s",
+				 c->u.host_hdr, text);
+		else
+			snprintf(why, sizeof(why), "cannot connect to %.100s: %s", c->u.host_hdr, text);
+		c->auth_failed = c->auth_failed ||
+				 (in && (strstr(in, "401") || strstr(in, "unauthorized")));
 		cloud_link_down(c, why);
 		return 0;
 	}

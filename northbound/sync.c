@@ -323,6 +323,9 @@ static int sync_child(struct sync *s, const struct proto_down *d, cJSON *res,
 		return err_set(e, -EINVAL, "deviceId %s is not this gateway (%s)", d->gateway_id,
 			       s->gateway_id);
 	rc = tasks_get(sync_st(s), d->message_id, &t, NULL);
+	if (!rc && (!t.cloud || strcmp(t.firmware_id, d->child.firmware_id)))
+		rc = err_set(e, -EEXIST, "messageId %s names a task that is not this upgrade",
+			     d->message_id);
 	task_clear(&t);
 	if (rc == -ENOENT) {
 		rc = sync_tx(s, d, e, sync_child_setup);

@@ -332,6 +332,40 @@ static void test_report_completes_and_upserts(void **state)
 	msg_clear(&m);
 }
 
+/* The firmware's image is in the cache (pushes wait for that). */
+static void image_ready(struct fx *x, const char *fw_id)
+{
+	sqlite3_stmt *s = store_stmt(x->st, "UPDATE firmware SET image_state = 'ready'"
+				     " WHERE id = ?1");
+
+	assert_non_null(s);
+	store_bind_str(s, 1, fw_id);
+	assert_int_equal(sqlite3_step(s), SQLITE_DONE);
+	store_done(s);
+}
+
+/* A push waits until the image is cached, then goes out to the online
+ * device from core_image_ready(). */
+static void test_push_waits_for_image(void **state)
+{
+	struct fx *x = *state;
+	struct core_publish_result res;
+	char task[OTAGW_ID_MAX];
+
+	assert_int_equal(core_session_bind(&x->core, &x->dev1.s, "d1", NULL), 0);
+	make_task(x, x->fw_id, "push", 0, "d1", task, &res);
+	assert_int_equal(res.pushed, 0);
+	assert_int_equal(x->dev1.nsent, 0);
+	assert_int_equal(state_of(x, task, "d1"), REC_WAITING);
+	core_image_ready(&x->core, x->fw_id);      /* not ready yet: nothing */
+	assert_int_equal(x->dev1.nsent, 0);
+	image_ready(x, x->fw_id);
+	core_image_ready(&x->core, x->fw_id);
+	assert_int_equal(x->dev1.nsent, 1);
+	assert_int_equal(x->dev1.sent[0].type, MSG_UPGRADE_FIRMWARE);
+	assert_int_equal(state_of(x, task, "d1"), REC_PROCESSING);
+}
+
 static void test_push_on_publish_and_on_connect(void **state)
 {
 	struct fx *x = *state;
@@ -344,6 +378,7 @@ static void test_push_on_publish_and_on_connect(void **state)
 	assert_true(d.online);
 	assert_string_equal(d.transport, "fake");
 	device_clear(&d);
+	image_ready(x, x->fw_id);
 	make_task(x, x->fw_id, "push", 0, "d1,d2", task, &res);
 	assert_int_equal(res.rec.added, 2);
 	assert_int_equal(res.pushed, 1);            /* only d1 is online */
@@ -373,6 +408,7 @@ static void test_push_send_failure_keeps_waiting(void **state)
 
 	assert_int_equal(core_session_bind(&x->core, &x->dev1.s, "d1", NULL), 0);
 	x->dev1.send_rc = -ENOBUFS;
+	image_ready(x, x->fw_id);
 	make_task(x, x->fw_id, "push", 0, "d1", task, &res);
 	assert_int_equal(res.pushed, 0);
 	assert_int_equal(state_of(x, task, "d1"), REC_WAITING);
@@ -396,6 +432,7 @@ static void test_upgrade_reply(void **state)
 	m.success = true;
 	assert_int_equal(core_handle(&x->core, &x->dev1.s, &m, &e), -ENOENT);
 	assert_int_equal(core_session_bind(&x->core, &x->dev1.s, "d1", NULL), 0);
+	image_ready(x, x->fw_id);
 	make_task(x, x->fw_id, "push", 0, "d1", task, &res);
 	assert_int_equal(core_handle(&x->core, &x->dev1.s, &m, &e), 0);
 	assert_int_equal(state_of(x, task, "d1"), REC_PROCESSING);
@@ -674,6 +711,7 @@ int main(void)
 		T(test_pull_flow_and_progress),
 		T(test_progress_failure),
 		T(test_report_completes_and_upserts),
+		T(test_push_waits_for_image),
 		T(test_push_on_publish_and_on_connect),
 		T(test_push_send_failure_keeps_waiting),
 		T(test_upgrade_reply),

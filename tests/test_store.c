@@ -202,6 +202,35 @@ static void test_nested_transactions(void **state)
 	store_close(st);
 }
 
+/* A relaxed transaction commits with synchronous = NORMAL and puts FULL
+ * back after commit and rollback; nested in an ordinary one it changes
+ * nothing. */
+static void test_relaxed_transactions(void **state)
+{
+	struct fx *f = *state;
+	struct store *st;
+
+	assert_int_equal(store_open(&st, f->path, NULL), 0);
+	assert_int_equal(scalar(st, "PRAGMA synchronous"), 2);
+	assert_int_equal(store_begin_relaxed(st), 0);
+	assert_int_equal(scalar(st, "PRAGMA synchronous"), 1);
+	assert_int_equal(sqlite3_exec(store_db(st), "INSERT INTO settings VALUES ('r', '1')",
+				      NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(store_commit(st), 0);
+	assert_int_equal(scalar(st, "PRAGMA synchronous"), 2);
+	assert_int_equal(scalar(st, "SELECT count(*) FROM settings WHERE key = 'r'"), 1);
+	assert_int_equal(store_begin_relaxed(st), 0);
+	store_rollback(st);
+	assert_int_equal(scalar(st, "PRAGMA synchronous"), 2);
+	assert_int_equal(store_begin(st), 0);
+	assert_int_equal(store_begin_relaxed(st), 0);
+	assert_int_equal(scalar(st, "PRAGMA synchronous"), 2);
+	assert_int_equal(store_commit(st), 0);
+	assert_int_equal(store_commit(st), 0);
+	assert_int_equal(scalar(st, "PRAGMA synchronous"), 2);
+	store_close(st);
+}
+
 static void test_persistence_and_errno(void **state)
 {
 	struct fx *f = *state;
@@ -231,6 +260,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_a_database, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nested_transactions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relaxed_transactions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persistence_and_errno, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -60,3 +60,5 @@ printf '%-44s %10.0f/s %12.0f/s %8.2f  (reference: nginx static file, same %s by
 /usr/bin/python3 tests/bench/serial_bench.py "$B"
 # Offline bundles: import of a 512 MiB tar.gz vs tar -xzf of it, RSS and API latency meanwhile.
 /usr/bin/python3 tests/bench/bundle_bench.py "$B"
+# Cloud link: progress aggregation vs one frame per update, state-change delay, outbox insert rate (10,000 TCP devices).
+/usr/bin/python3 tests/bench/cloud_bench.py "$B"
