@@ -52,15 +52,7 @@ void api_init(struct api *a, struct core *core, struct store *st, const char *to
 
 static int api_json(struct api_call *c, int status, cJSON *obj)
 {
-	char *text = obj ? cJSON_PrintUnformatted(obj) : NULL;
-
-	cJSON_Delete(obj);
-	if (!text)
-		return -ENOMEM;
-	c->resp->status = status;
-	c->resp->body = text;
-	c->resp->body_len = strlen(text);
-	return 0;
+	return http_resp_json(c->resp, status, obj);
 }
 
 static int api_error(struct api_call *c, int status, const char *fmt, ...) OTAGW_PRINTF(3, 4);

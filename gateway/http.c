@@ -2,7 +2,9 @@
 /* http.c - helpers on struct http_req that handlers share. */
 #include "http.h"
 
+#include <cJSON.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -37,5 +39,19 @@ int http_resp_header(struct http_resp *resp, const char *name, const char *fmt, 
 	va_start(ap, fmt);
 	vsnprintf(h->value, sizeof(h->value), fmt, ap);
 	va_end(ap);
+	return 0;
+}
+
+int http_resp_json(struct http_resp *resp, int status, cJSON *o)
+{
+	char *text = o ? cJSON_PrintUnformatted(o) : NULL;
+
+	cJSON_Delete(o);
+	if (!text)
+		return -ENOMEM;
+	resp->status = status;
+	resp->content_type = "application/json";
+	resp->body = text;
+	resp->body_len = strlen(text);
 	return 0;
 }

@@ -84,6 +84,11 @@ bool http_deferred_gone(struct http_deferred *d);
 /* Sends resp (its body and file are moved into the loop). */
 void http_deferred_answer(struct http_deferred *d, struct http_resp *resp);
 
+struct cJSON;
+/* Sets resp to status with o as its JSON body; takes o (deleted here, also
+ * on failure; NULL gives -ENOMEM). */
+int http_resp_json(struct http_resp *resp, int status, struct cJSON *o);
+
 /* Adds a response header (name static, "etag:"); -ENOSPC when full. */
 int http_resp_header(struct http_resp *resp, const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -926,19 +926,6 @@ static bool bj_up_match(void *ctx, const struct http_req *req)
 	return req->method == HTTP_POST && !strcmp(req->path, "/api/bundles");
 }
 
-static int bj_resp(struct http_resp *resp, int status, cJSON *o)
-{
-	char *text = o ? cJSON_PrintUnformatted(o) : NULL;
-
-	cJSON_Delete(o);
-	if (!text)
-		return -ENOMEM;
-	resp->status = status;
-	resp->content_type = "application/json";
-	resp->body = text;
-	resp->body_len = strlen(text);
-	return 0;
-}
 
 static int bj_error(struct http_resp *resp, int status, const char *text)
 {
@@ -946,7 +933,7 @@ static int bj_error(struct http_resp *resp, int status, const char *text)
 
 	if (o)
 		cJSON_AddStringToObject(o, "error", text);
-	bj_resp(resp, status, o);
+	http_resp_json(resp, status, o);
 	return -1;
 }
 
@@ -1027,7 +1014,7 @@ static int bj_up_end(void *state, struct http_resp *resp)
 		cJSON_AddStringToObject(o, "id", id);
 		cJSON_AddStringToObject(o, "state", "importing");
 	}
-	return bj_resp(resp, 202, o);
+	return http_resp_json(resp, 202, o);
 }
 
 const struct http_stream_ops bundles_upload = {
@@ -1220,11 +1207,11 @@ int bundles_http(void *ctx, const struct http_req *req, struct http_resp *resp)
 		arr = o ? cJSON_AddArrayToObject(o, "items") : NULL;
 		for (struct bundle_job *j = b->jobs; arr && j; j = j->next)
 			cJSON_AddItemToArray(arr, bj_json(j));
-		return bj_resp(resp, 200, o);
+		return http_resp_json(resp, 200, o);
 	}
 	for (struct bundle_job *j = b->jobs; j; j = j->next)
 		if (!strcmp(j->id, id))
-			return bj_resp(resp, 200, bj_json(j));
+			return http_resp_json(resp, 200, bj_json(j));
 	bj_error(resp, 404, "no such import");
 	return 0;
 }

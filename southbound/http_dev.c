@@ -57,19 +57,6 @@ struct http_dev_path {
 
 /* ---- responses ---------------------------------------------------------- */
 
-static int http_dev_json(struct http_resp *resp, int status, cJSON *o)
-{
-	char *text = o ? cJSON_PrintUnformatted(o) : NULL;
-
-	cJSON_Delete(o);
-	if (!text)
-		return -ENOMEM;
-	resp->status = status;
-	resp->content_type = "application/json";
-	resp->body = text;
-	resp->body_len = strlen(text);
-	return 0;
-}
 
 static int http_dev_result(struct http_resp *resp, int status, const char *code, const char *text)
 {
@@ -82,7 +69,7 @@ static int http_dev_result(struct http_resp *resp, int status, const char *code,
 		cJSON_AddStringToObject(o, "code", code);
 	if (text)
 		cJSON_AddStringToObject(o, "message", text);
-	return http_dev_json(resp, status, o);
+	return http_resp_json(resp, status, o);
 }
 
 /* A message the core sent, as the response body. */
