@@ -37,7 +37,7 @@
 /* us between a receiver's answer and our next block: lrzsz's rz flushes its
  * input right after writing each ACK, so a block that arrives at once is
  * sometimes thrown away and costs a whole ymodem_timeout. */
-#define SERIAL_TURNAROUND_US 2000
+#define SERIAL_TURNAROUND_US 1000
 
 enum serial_state { SP_CLOSED, SP_OPEN };
 enum serial_xstate { SX_IDLE, SX_ARMED, SX_ACTIVE };
