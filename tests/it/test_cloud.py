@@ -48,6 +48,8 @@ TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, TESTS_DIR)
 
 import devsim  # noqa: E402
+import ptyrelay  # noqa: E402
+import serialdev  # noqa: E402
 from cloudsim import CloudSim  # noqa: E402
 
 GW_ID = "gw-it.1"
@@ -96,9 +98,9 @@ def cloudgw(gw_factory, cloud):
     .device(id, **devsim.Device kwargs) (closed at teardown)."""
     devices = []
 
-    def make(sim=None, tcp=False, wait=True, log_level="info", **cloud_kw):
+    def make(sim=None, tcp=False, wait=True, log_level="info", extra_conf="", **cloud_kw):
         sim = sim or cloud()
-        extra = cloud_conf(sim, **cloud_kw)
+        extra = cloud_conf(sim, **cloud_kw) + extra_conf
         tcp_port = free_port() if tcp else None
         if tcp:
             extra += tcp_section(tcp_port, "jsonline", idle_timeout=600)
@@ -493,10 +495,23 @@ def test_api_cloud_status(gw_factory, cloudgw):
 # -- 1. a roll-out by the cloud ---------------------------------------------------------
 
 def test_cloud_rollout_tcp_and_http_devices(cloudgw, tmp_path):
-    g = cloudgw(tcp=True, progress_interval=1)
+    """Three children, one per transport: TCP (devsim), HTTP (urllib) and
+    serial (lrzsz's rz over a socat pty pair)."""
+    ser_gw, ser_dev = str(tmp_path / "ser-gw"), str(tmp_path / "ser-dev")
+    socat = ptyrelay.start_socat_pair(ser_gw, ser_dev, str(tmp_path / "socat.log"))
+    serial_conf = ("\n[serial s1]\npath = %s\nproduct = pc\nymodem_timeout = 2\n"
+                   "ymodem_start_timeout = 20\n" % ser_gw)
+    g = cloudgw(tcp=True, progress_interval=1, extra_conf=serial_conf)
     sim = g.sim
     srv, image = image_server(96 * 1024 + 5, "rollout")
+    sd = None
     try:
+        wait_until(lambda: g.ok("GET", "/api/serial")["ports"][0]["state"] == "open",
+                   "serial port open")
+        sd = serialdev.SerialDevice(ser_dev, "ser1", product="pc", timeout=WAIT)
+        sd.report("1.0.0", {"hw": "C3"})
+        f = sim.wait_frame("CHILD", lambda f: f["childDeviceId"] == "ser1", timeout=WAIT)
+        assert f["childDeviceMessage"]["version"] == "1.0.0", f
         sha = hashlib.sha256(image).hexdigest()
         # the children report first: each REPORT_FIRMWARE goes up as CHILD
         td = g.device("tcp1", product_id="pc")
@@ -531,8 +546,18 @@ def test_cloud_rollout_tcp_and_http_devices(cloudgw, tmp_path):
         assert (t["origin"], t["mode"], t["state"]) == ("cloud", "push", "created"), t
 
         res = ok_command(sim, "TASK_PUBLISH", messageId=pub_mid, taskId="t-c1",
-                         deviceIds=["tcp1", "http1"])
-        assert res == {"added": 2, "already": 0, "upToDate": 0}, res
+                         deviceIds=["tcp1", "http1", "ser1"])
+        assert res == {"added": 3, "already": 0, "upToDate": 0}, res
+
+        # the serial device gets its push on the line, then YMODEM from rz
+        sup = sd.wait_for("UPGRADE_FIRMWARE", timeout=WAIT)
+        assert (sup["firmwareId"], sup["url"], sup["sign"]) == ("fw-c1", "ymodem:fw-c1", sha), \
+            sup
+        res = sd.rz(str(tmp_path), timeout=60)
+        assert res.rc == 0 and not res.timed_out and res.files == ["fw-c1.bin"], res
+        with open(res.path, "rb") as fh:
+            assert fh.read() == image, "the serial child received other bytes"
+        sd.progress("2.0.0", "fw-c1", 100, complete=True, success=True)
 
         # the TCP device gets the push with the gateway's own url
         up = td.wait_for("UPGRADE_FIRMWARE", timeout=WAIT)
@@ -558,21 +583,25 @@ def test_cloud_rollout_tcp_and_http_devices(cloudgw, tmp_path):
         td.progress("2.0.0", "fw-c1", 100, complete=True, success=True)
         hd.ok("upgrade/progress", {"version": "2.0.0", "progress": 100, "complete": True,
                                    "success": True})
-        for dev in ("tcp1", "http1"):
+        for dev in ("tcp1", "http1", "ser1"):
             wait_record(g, "t-c1", dev, "success")
         td.report("2.0.0")
         hd.report("2.0.0")
+        sd.report("2.0.0")
         sim.wait_for(lambda s: len([f for f in s.frames("CHILD")
-                                    if f["childDeviceMessage"]["version"] == "2.0.0"]) == 2,
+                                    if f["childDeviceMessage"]["version"] == "2.0.0"]) == 3,
                      timeout=WAIT)
         sim.wait_for(lambda s: all(len(v) == 3 for v in states_of(s, "t-c1").values()) and
-                     len(states_of(s, "t-c1")) == 2, timeout=WAIT)
+                     len(states_of(s, "t-c1")) == 3, timeout=WAIT)
     finally:
         srv.stop()
+        if sd:
+            sd.close()
+        ptyrelay.stop_socat(socat)
 
     # every change of every record, once, in order, with the REST record's id
     st = states_of(sim, "t-c1")
-    for dev in ("tcp1", "http1"):
+    for dev in ("tcp1", "http1", "ser1"):
         fr = st[dev]
         assert moves(fr) == [(None, "waiting"), ("waiting", "processing"),
                              ("processing", "success")], (dev, fr)
@@ -593,7 +622,7 @@ def test_cloud_rollout_tcp_and_http_devices(cloudgw, tmp_path):
     assert reply_seq(sim, fw_mid) < reply_seq(sim, task_mid) < reply_seq(sim, pub_mid)
     for r in sim.frames("PROGRESS_BATCH"):
         if r["taskId"] == "t-c1":
-            assert sum(r["counts"].values()) == 2, r
+            assert sum(r["counts"].values()) == 3, r
     assert sim.frames("GATEWAY_STATUS"), "no GATEWAY_STATUS after HELLO_ACK"
     assert sim.duplicates == 0
     no_violations(sim)
