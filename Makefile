@@ -58,7 +58,7 @@ $(B)/libotagw.a: $(LIB_OBJ)
 $(B)/otagw: $(MAIN_OBJ) $(B)/libotagw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(B)/tests/%: tests/%.c $(B)/libotagw.a $(B)/flags
+$(B)/tests/%: tests/%.c tests/test_sb.h $(B)/libotagw.a $(B)/flags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(shell $(PKG_CONFIG) --cflags cmocka) $(LDFLAGS) -o $@ $< \
 		$(B)/libotagw.a $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka)

@@ -74,36 +74,7 @@ static void assert_cleared(const struct msg *m)
 	assert_memory_equal(m, &zero, sizeof(zero));
 }
 
-/* A growing heap string. */
-struct sb {
-	char *p;
-	size_t n;
-};
-
-static void sb_add_n(struct sb *b, const void *s, size_t n)
-{
-	b->p = realloc(b->p, b->n + n + 1);
-	assert_non_null(b->p);
-	memcpy(b->p + b->n, s, n);
-	b->n += n;
-	b->p[b->n] = '\0';
-}
-
-static void sb_add(struct sb *b, const char *s)
-{
-	sb_add_n(b, s, strlen(s));
-}
-
-/* One allocation for n bytes: growing byte by byte is quadratic under ASan,
- * whose realloc always moves. */
-static void sb_fill(struct sb *b, char c, size_t n)
-{
-	b->p = realloc(b->p, b->n + n + 1);
-	assert_non_null(b->p);
-	memset(b->p + b->n, c, n);
-	b->n += n;
-	b->p[b->n] = '\0';
-}
+#include "test_sb.h"
 
 static void put32(uint8_t *p, uint32_t v)
 {

@@ -90,38 +90,7 @@ static void dec_ok(const char *s, struct proto_down *d)
 	assert_int_equal(e.code, 0);
 }
 
-/* A growing heap string, so tests can build large inputs without printf. */
-struct sb {
-	char *p;
-	size_t n;
-};
-
-static void sb_add_n(struct sb *b, const char *s, size_t n)
-{
-	b->p = realloc(b->p, b->n + n + 1);
-	assert_non_null(b->p);
-	memcpy(b->p + b->n, s, n);
-	b->n += n;
-	b->p[b->n] = '\0';
-}
-
-static void sb_add(struct sb *b, const char *s)
-{
-	sb_add_n(b, s, strlen(s));
-}
-
-/* s repeated n times, in one allocation (ASan's realloc always moves). */
-static void sb_rep(struct sb *b, const char *s, size_t n)
-{
-	size_t k = strlen(s);
-
-	b->p = realloc(b->p, b->n + k * n + 1);
-	assert_non_null(b->p);
-	for (size_t i = 0; i < n; i++)
-		memcpy(b->p + b->n + i * k, s, k);
-	b->n += k * n;
-	b->p[b->n] = '\0';
-}
+#include "test_sb.h"
 
 /* Owns nothing: what every failed decode leaves behind. */
 static void assert_owns_nothing(const struct proto_down *d)
