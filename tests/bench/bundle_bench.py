@@ -25,7 +25,6 @@ under $TMPDIR (bundle, spooled upload, cache, tar's copy)."""
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ sys.path.insert(0, TESTS)
 sys.path.insert(0, os.path.join(TESTS, "it"))
 
 import bundlegen  # noqa: E402
+import benchd  # noqa: E402
 import otagw_it  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -106,27 +106,9 @@ class Daemon:
         self.workdir = workdir
         os.makedirs(workdir, exist_ok=True)
         self.port = otagw_it.free_port()
-        self.config = os.path.join(workdir, "otagw.conf")
         quota = max(1 << 30, 2 * SIZE + (64 << 20))
-        otagw_it.write_config(self.config, self.port, log_level="warn",
-                              extra="[cache]\nmax_bytes = %d\n" % quota)
-        self.log = open(os.path.join(workdir, "otagw.log"), "w")
-        self.proc = subprocess.Popen([binary, "-c", self.config, "-d",
-                                      os.path.join(workdir, "data")],
-                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit("otagw exited with %d; see %s" % (self.proc.returncode,
-                                                                   self.log.name))
-            try:
-                if otagw_it.http_request(self.port, "GET", "/api/health", timeout=1)[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise SystemExit("otagw did not come up within 10 s")
+        extra = "[cache]\nmax_bytes = %d\n" % quota
+        self.proc, self.log, self.config = benchd.spawn(binary, workdir, self.port, extra)
 
     def get(self, path):
         st, js, _, _ = otagw_it.http_request(self.port, "GET", path, timeout=60)
@@ -135,14 +117,7 @@ class Daemon:
         return js
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.log.close()
+        benchd.stop(self.proc, self.log, 30)
 
 
 def post_file(port, path):

@@ -39,9 +39,7 @@ import multiprocessing
 import os
 import resource
 import shutil
-import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,6 +50,7 @@ sys.path.insert(0, TESTS)
 sys.path.insert(0, os.path.join(TESTS, "it"))
 
 import devsim  # noqa: E402
+import benchd  # noqa: E402
 import otagw_it  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -170,27 +169,13 @@ class Daemon:
                  "idle_timeout = 3600\n\n[cloud]\nurl = %s\ngateway_id = %s\ntoken = %s\n"
                  "progress_interval = 1\nstatus_interval = 60\n"
                  % (HOST, self.tcp_port, n + 1000, cloud_url, GW_ID, TOKEN))
-        self.config = os.path.join(workdir, "otagw.conf")
-        otagw_it.write_config(self.config, self.http_port, log_level="warn", extra=extra)
-        self.log = open(os.path.join(workdir, "otagw.log"), "w")
-        self.proc = subprocess.Popen([binary, "-c", self.config, "-d",
-                                      os.path.join(workdir, "data")],
-                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit("otagw exited with %d; see %s" % (self.proc.returncode,
-                                                                   self.log.name))
-            try:
-                if self.req("GET", "/api/health")[0] == 200 and \
-                        otagw_it.port_accepts(self.tcp_port) and \
-                        self.ok("GET", "/api/cloud")["state"] == "online":
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise SystemExit("otagw did not come up (or reach the cloud) within 15 s")
+        self.proc, self.log, self.config = benchd.spawn(
+            binary, workdir, self.http_port, extra, ready=self._ready, timeout=15,
+            what=" (or reach the cloud)")
+
+    def _ready(self):
+        return (self.req("GET", "/api/health")[0] == 200 and
+                otagw_it.port_accepts(self.tcp_port) and self.cloud()["state"] == "online")
 
     def req(self, method, path, body=None, raw=None, headers=None):
         st, js, _, _ = otagw_it.http_request(self.http_port, method, path, body=body, raw=raw,
@@ -207,14 +192,7 @@ class Daemon:
         return self.ok("GET", "/api/cloud")
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.log.close()
+        benchd.stop(self.proc, self.log, 20)
 
 
 def wait_for(fn, timeout, what, interval=0.1):

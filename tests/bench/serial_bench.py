@@ -19,7 +19,6 @@ Env: BENCH_SERIAL_RUNS (default 3) for part 1."""
 import hashlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ TESTS = os.path.dirname(HERE)
 sys.path.insert(0, TESTS)
 sys.path.insert(0, os.path.join(TESTS, "it"))
 
+import benchd  # noqa: E402
 import otagw_it  # noqa: E402
 import ptyrelay  # noqa: E402
 import serialdev  # noqa: E402
@@ -48,26 +48,13 @@ class Daemon:
         self.http_port = otagw_it.free_port()
         extra = ("\n[serial b1]\npath = %s\nproduct = %s\nymodem_timeout = 3\n"
                  "ymodem_retries = 3\nymodem_start_timeout = 20\n" % (path, PRODUCT))
-        self.config = os.path.join(workdir, "otagw.conf")
-        otagw_it.write_config(self.config, self.http_port, log_level="warn", extra=extra)
-        self.log = open(os.path.join(workdir, "otagw.log"), "w")
-        self.proc = subprocess.Popen([binary, "-c", self.config, "-d",
-                                      os.path.join(workdir, "data")],
-                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit("otagw exited with %d; see %s" % (self.proc.returncode,
-                                                                   self.log.name))
-            try:
-                st, js = self.req("GET", "/api/serial")
-                if st == 200 and js["ports"] and js["ports"][0]["state"] == "open":
-                    return
-            except (OSError, KeyError, TypeError):
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise SystemExit("otagw did not come up with its serial port open within 10 s")
+        self.proc, self.log, self.config = benchd.spawn(
+            binary, workdir, self.http_port, extra, ready=self._port_open,
+            what=" with its serial port open")
+
+    def _port_open(self):
+        st, js = self.req("GET", "/api/serial")
+        return st == 200 and js["ports"] and js["ports"][0]["state"] == "open"
 
     def req(self, method, path, body=None, raw=None):
         st, js, _, _ = otagw_it.http_request(self.http_port, method, path, body=body, raw=raw,
@@ -91,14 +78,7 @@ class Daemon:
         return False
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.log.close()
+        benchd.stop(self.proc, self.log, 10)
 
 
 def make_image(workdir, size):

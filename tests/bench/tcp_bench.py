@@ -22,7 +22,6 @@ import hashlib
 import os
 import resource
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -35,6 +34,7 @@ sys.path.insert(0, TESTS)
 sys.path.insert(0, os.path.join(TESTS, "it"))
 
 import devsim  # noqa: E402
+import benchd  # noqa: E402
 import otagw_it  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -78,26 +78,11 @@ class Daemon:
         self.tcp_port = otagw_it.free_port()
         extra = "\n[tcp]\nbind = %s\nport = %d\ncodec = %s\n" % (HOST, self.tcp_port, codec)
         extra += "".join("%s = %s\n" % kv for kv in tcp.items())
-        self.config = os.path.join(workdir, "otagw.conf")
-        otagw_it.write_config(self.config, self.http_port, log_level="warn", extra=extra)
-        self.log = open(os.path.join(workdir, "otagw.log"), "w")
-        self.proc = subprocess.Popen([binary, "-c", self.config, "-d",
-                                      os.path.join(workdir, "data")],
-                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit("otagw exited with %d; see %s" % (self.proc.returncode,
-                                                                   self.log.name))
-            try:
-                if self.req("GET", "/api/health")[0] == 200 and \
-                        otagw_it.port_accepts(self.tcp_port):
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise SystemExit("otagw did not come up within 10 s")
+        self.proc, self.log, self.config = benchd.spawn(binary, workdir, self.http_port, extra,
+                                                        ready=self._ready)
+
+    def _ready(self):
+        return self.req("GET", "/api/health")[0] == 200 and otagw_it.port_accepts(self.tcp_port)
 
     def req(self, method, path, body=None):
         st, js, _, _ = otagw_it.http_request(self.http_port, method, path, body=body,
@@ -111,14 +96,7 @@ class Daemon:
         return js
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.log.close()
+        benchd.stop(self.proc, self.log, 10)
 
 
 def make_firmware(d, workdir, product, version, size):
