@@ -24,7 +24,7 @@ LIBS     := $(PKG_LIBS) -lmbedcrypto
 
 WARN     := -Wall -Wextra -Wformat=2 -Wmissing-declarations -Wshadow -Wno-unused-parameter
 override CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
-	-DOTAGW_VERSION='"$(VERSION)"' -Igateway -Isouthbound -Inorthbound -Icache $(PKG_CFLAGS)
+	-DOTAGW_VERSION='"$(VERSION)"' -DOTAGW_WWW_DIR='"$(PREFIX)/share/otagw/www"' -Igateway -Isouthbound -Inorthbound -Icache $(PKG_CFLAGS)
 ifeq ($(WERROR),1)
 override CFLAGS += -Werror
 endif

@@ -410,31 +410,10 @@ static int api_device_history(struct api_call *c)
 
 /* ---- tasks -------------------------------------------------------------- */
 
-/* The task's JSON with its per-state counts; NULL on error. */
-static cJSON *api_task_json(struct api *a, const char *id, struct err_info *e)
-{
-	int64_t counts[REC_STATE_COUNT];
-	struct task t;
-	cJSON *o;
-
-	if (tasks_get(a->st, id, &t, e))
-		return NULL;
-	if (records_counts(a->st, id, counts)) {
-		task_clear(&t);
-		err_set(e, -EIO, "cannot count records");
-		return NULL;
-	}
-	o = task_to_json(&t, counts);
-	task_clear(&t);
-	if (!o)
-		err_set(e, -ENOMEM, "out of memory");
-	return o;
-}
-
 static int api_task_reply(struct api_call *c, int status, const char *id)
 {
 	struct err_info e = { 0 };
-	cJSON *o = api_task_json(c->a, id, &e);
+	cJSON *o = tasks_json(c->a->st, id, &e);
 
 	return o ? api_json(c, status, o) : api_fail(c, e.code, &e);
 }
@@ -561,7 +540,7 @@ static int api_task_publish(struct api_call *c)
 		return api_fail(c, e.code, &e);
 	if (rc)
 		return rc < 0 ? rc : 0;
-	task = api_task_json(c->a, c->id, &e);
+	task = tasks_json(c->a->st, c->id, &e);
 	o = cJSON_CreateObject();
 	if (!task || !o) {
 		cJSON_Delete(task);
@@ -597,7 +576,7 @@ static int api_task_cancel(struct api_call *c)
 	rc = core_cancel_task(c->a->core, c->id, &n, &e);
 	if (rc)
 		return api_fail(c, rc, &e);
-	task = api_task_json(c->a, c->id, &e);
+	task = tasks_json(c->a->st, c->id, &e);
 	o = cJSON_CreateObject();
 	if (!task || !o) {
 		cJSON_Delete(task);

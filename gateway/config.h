@@ -62,6 +62,8 @@ struct config {
 		unsigned device_auth;           /* CONFIG_AUTH_* for /device/ */
 		unsigned max_poll_wait;         /* s, bound of ?wait= */
 		char public_url[CONFIG_STR_MAX]; /* base of image urls given to devices */
+		char www_dir[PATH_MAX];         /* web console files; "" = none */
+		unsigned live_interval;         /* ms between console live frames */
 	} http;
 	struct {
 		char bind[64];                  /* IPv4 literal */

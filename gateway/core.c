@@ -158,10 +158,7 @@ static int core_complete(struct core *c, const struct record *r, enum record_sta
 /* Tells the store's observer (the cloud outbox) about a device's report. */
 static int core_notify_report(struct core *c, const struct msg *in, struct err_info *e)
 {
-	void *arg;
-	const struct store_events *ev = store_events(c->st, &arg);
-
-	if (!ev || !ev->device_report || ev->device_report(arg, c->st, in) >= 0)
+	if (store_emit_device_report(c->st, in) >= 0)
 		return 0;
 	return err_set(e, -EIO, "the report of device %s cannot be queued for the cloud",
 		       in->device_id);
@@ -432,6 +429,7 @@ static int core_on_chunk(struct core *c, struct session *s, const struct msg *in
 	reply.length = (uint32_t)reply.data_len;
 	reply.crc32 = (uint32_t)crc32(0L, reply.data, (uInt)reply.data_len);
 	core_derive_progress(c, s, &r, in->offset, reply.data_len, reply.size);
+	core_count_served(c, s->ops ? s->ops->name : NULL, reply.data_len);
 	return core_send_reply(s, &reply);
 }
 
@@ -449,7 +447,28 @@ static const core_handler core_handlers[MSG_TYPE_COUNT] = {
 	[MSG_ERROR] = core_on_downlink,
 };
 
-int core_handle(struct core *c, struct session *s, const struct msg *in, struct err_info *e)
+static const char *const core_tr_names[CORE_TR_COUNT] = { "tcp", "http", "serial", "other" };
+
+const char *core_transport_name(enum core_transport t)
+{
+	return (unsigned)t < CORE_TR_COUNT ? core_tr_names[t] : "other";
+}
+
+enum core_transport core_transport_of(const char *name)
+{
+	for (unsigned t = 0; name && t < CORE_TR_OTHER; t++)
+		if (!strcmp(name, core_tr_names[t]))
+			return (enum core_transport)t;
+	return CORE_TR_OTHER;
+}
+
+void core_count_served(struct core *c, const char *transport, uint64_t n)
+{
+	c->counters.image_bytes[core_transport_of(transport)] += n;
+}
+
+static int core_dispatch(struct core *c, struct session *s, const struct msg *in,
+			 struct err_info *e)
 {
 	if ((unsigned)in->type >= MSG_TYPE_COUNT)
 		return err_set(e, -EPROTO, "unknown message type");
@@ -459,6 +478,17 @@ int core_handle(struct core *c, struct session *s, const struct msg *in, struct 
 		return err_set(e, -EINVAL, "deviceId %s does not match the connection's device %s",
 			       in->device_id, s->device_id);
 	return core_handlers[in->type](c, s, in, e);
+}
+
+int core_handle(struct core *c, struct session *s, const struct msg *in, struct err_info *e)
+{
+	enum core_transport t = core_transport_of(s->ops ? s->ops->name : NULL);
+	int rc = core_dispatch(c, s, in, e);
+
+	c->counters.messages[t]++;
+	if (rc < 0)
+		c->counters.rejected[t]++;
+	return rc;
 }
 
 int core_session_bind(struct core *c, struct session *s, const char *device_id,

@@ -34,11 +34,28 @@
 
 struct images;
 
+/* The transports counted apart in /metrics (by transport_ops.name). */
+enum core_transport { CORE_TR_TCP, CORE_TR_HTTP, CORE_TR_SERIAL, CORE_TR_OTHER, CORE_TR_COUNT };
+const char *core_transport_name(enum core_transport t);    /* "tcp" ... "other" */
+enum core_transport core_transport_of(const char *name);   /* NULL: other */
+
+/* Since start; read by /metrics. */
+struct core_counters {
+	uint64_t messages[CORE_TR_COUNT];     /* device messages handled */
+	uint64_t rejected[CORE_TR_COUNT];     /* ... of them refused with an error */
+	uint64_t image_bytes[CORE_TR_COUNT];  /* image bytes sent to devices */
+};
+
 struct core {
 	struct store *st;                 /* borrowed */
 	struct session_reg *sessions;     /* borrowed */
 	struct images *images;            /* borrowed; NULL: no cache (no chunks) */
+	struct core_counters counters;
 };
+
+/* A transport sent n bytes of an image to a device (HTTP GET, YMODEM);
+ * in-band chunks are counted by the core itself. */
+void core_count_served(struct core *c, const char *transport, uint64_t n);
 
 /* images may be NULL (then no in-band image delivery, no prefetch). */
 void core_init(struct core *c, struct store *st, struct session_reg *sessions,

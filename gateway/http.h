@@ -28,6 +28,7 @@ struct http_req {
 	const char *content_type;       /* or NULL */
 	const char *range;              /* Range, or NULL */
 	const char *if_range;           /* If-Range, or NULL */
+	const char *if_none_match;      /* If-None-Match, or NULL */
 	size_t nargs;
 	struct http_arg args[HTTP_ARGS_MAX];
 	const uint8_t *body;            /* not NUL-terminated; NULL when empty */

@@ -50,6 +50,7 @@ struct images {
 	char *key_pem;
 	struct images_job *jobs;
 	unsigned running;
+	uint64_t failed, retries;       /* since start, for /metrics */
 	/* start-up re-hash of every image, one slice per loop turn */
 	lws_sorted_usec_list_t check_sul;
 	struct cache_check *check;
@@ -376,6 +377,7 @@ static void im_fail(struct images_job *j, const char *reason)
 	struct images *im = j->im;
 
 	LOGW("firmware %s: image failed: %s", j->fw_id, reason);
+	im->failed++;
 	im_set_state(im, j->fw_id, "failed", 0, 0, reason);
 	im_set_partial(im, j->fw_id, "", "", "");
 	im_job_free(j);
@@ -429,6 +431,7 @@ static void im_retry(struct images_job *j, const char *reason, unsigned retry_af
 	snprintf(text, sizeof(text), "retrying in %llu s: %s",
 		 (unsigned long long)((delay + 999) / 1000), reason);
 	LOGW("firmware %s: download attempt %u failed: %s", j->fw_id, j->attempts, text);
+	im->retries++;
 	im_set_state(im, j->fw_id, "downloading", 0, 0, text);
 	lws_sul_schedule(im->ctx, 0, &j->sul, im_retry_fire, (lws_usec_t)delay * 1000);
 }
@@ -1018,6 +1021,29 @@ struct cache *images_cache(struct images *im)
 uint64_t images_quota(const struct images *im)
 {
 	return im->cfg.max_bytes;
+}
+
+int images_stats(struct images *im, struct images_stats *out)
+{
+	sqlite3_stmt *s = store_stmt(im->st, "SELECT COUNT(*), TOTAL(size) FROM cache_entry");
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->downloads = im->running;
+	for (struct images_job *j = im->jobs; j; j = j->next)
+		out->queued++;
+	out->queued -= out->queued >= im->running ? im->running : out->queued;
+	out->failed = im->failed;
+	out->retries = im->retries;
+	if (!s)
+		return -EIO;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		out->entries = sqlite3_column_int64(s, 0);
+		out->bytes = (int64_t)sqlite3_column_double(s, 1);
+	}
+	store_done(s);
+	return rc == SQLITE_ROW ? 0 : -EIO;
 }
 
 int images_drop_unused(struct images *im, const char *sha256_hex)

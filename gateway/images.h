@@ -94,6 +94,16 @@ struct cache *images_cache(struct images *im);
 /* The quota of verified images in bytes. */
 uint64_t images_quota(const struct images *im);
 
+/* Figures for /metrics. */
+struct images_stats {
+	int64_t entries, bytes;         /* verified images in the cache */
+	unsigned downloads;             /* running now */
+	unsigned queued;                /* waiting for a download slot or a retry */
+	uint64_t failed;                /* downloads failed for good, since start */
+	uint64_t retries;               /* failed attempts that were retried */
+};
+int images_stats(struct images *im, struct images_stats *out) OTAGW_MUST_CHECK;
+
 /* {"state", "sha256", "bytes", "total", "reason"} for firmware_id; NULL on
  * ENOMEM. */
 cJSON *images_firmware_json(struct images *im, const char *firmware_id);

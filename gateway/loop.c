@@ -19,7 +19,6 @@
 #include "otagw_limits.h"
 #include "util.h"
 
-#define LOOP_ROUTES_MAX 8
 #define LOOP_STREAMS_MAX 4
 #define LOOP_CHUNK 65536
 #define LOOP_PATH_MAX 2048
@@ -30,7 +29,10 @@ struct loop_route_ent {
 	http_handler fn;
 	void *ctx;
 	size_t max_body;
+	uint64_t requests, bytes_sent;  /* /metrics */
 };
+
+struct live_conn;
 
 struct loop {
 	struct lws_context *ctx;
@@ -42,6 +44,39 @@ struct loop {
 	struct loop_route_ent routes[LOOP_ROUTES_MAX];
 	size_t nstreams;
 	struct { const struct http_stream_ops *ops; void *ctx; } streams[LOOP_STREAMS_MAX];
+	const struct loop_live_ops *live_ops;   /* NULL: no live channel */
+	void *live_ctx;
+	struct live_conn *live;                 /* every live client */
+	size_t live_admitted;
+	uint64_t unrouted;                      /* requests no route took */
+	/* event-loop lag: how late a LOOP_LAG_PERIOD_MS timer fires */
+	lws_sorted_usec_list_t lag_sul;
+	lws_usec_t lag_due;
+	uint64_t lag_count, lag_buckets[LOOP_LAG_BUCKETS];
+	double lag_sum_s, lag_max_s;
+};
+
+#define LOOP_LAG_PERIOD_MS 100
+const double loop_lag_bounds[LOOP_LAG_BUCKETS] = { 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5 };
+
+/* One frame shared by the live clients it is queued for. */
+struct live_frame {
+	unsigned refs;
+	size_t len;
+	uint8_t buf[];          /* LWS_PRE bytes, then the text */
+};
+
+/* Per live WebSocket client; lws allocates and zeroes it. */
+struct live_conn {
+	struct loop *loop;
+	struct lws *wsi;
+	struct live_conn *next;
+	bool admitted, overflowed;
+	int close_code;         /* non-zero: close with it at the next WRITEABLE */
+	size_t auth_len;
+	char auth[LOOP_LIVE_AUTH_MAX];
+	size_t qhead, qlen;
+	struct live_frame *q[LOOP_LIVE_QUEUE];
 };
 
 enum http_conn_state { HC_IDLE, HC_BODY, HC_STREAM, HC_HEADERS, HC_SENDING };
@@ -49,13 +84,14 @@ enum http_conn_state { HC_IDLE, HC_BODY, HC_STREAM, HC_HEADERS, HC_SENDING };
 /* Per HTTP connection; lws allocates and zeroes it. */
 struct http_conn {
 	enum http_conn_state state;
-	const struct loop_route_ent *route;
+	struct loop_route_ent *route;
 	struct http_req req;
 	char path[LOOP_PATH_MAX];
 	char auth[LOOP_AUTH_MAX];
 	char ctype[128];
 	char range[128];
 	char if_range[128];
+	char if_none_match[128];
 	char args_buf[2048];
 	uint8_t *body;
 	size_t body_len, body_cap;
@@ -184,6 +220,8 @@ static int http_conn_write_file(struct lws *wsi, struct http_conn *hc)
 	if (hc->resp.file_sent)
 		hc->resp.file_sent(hc->resp.file_arg, hc->resp.file_off + hc->sent, n);
 	hc->sent += n;
+	if (hc->route)
+		hc->route->bytes_sent += n;
 	if (last)
 		return http_conn_done(wsi, hc);
 	/* lws does not refresh the timeout for us while we stream */
@@ -226,6 +264,8 @@ static int http_conn_writeable(struct lws *wsi, struct http_conn *hc)
 	if (hc->resp.file_sent)
 		hc->resp.file_sent(hc->resp.file_arg, hc->resp.file_off + hc->sent, n);
 	hc->sent += n;
+	if (hc->route)
+		hc->route->bytes_sent += n;
 	if (last)
 		return http_conn_done(wsi, hc);
 	lws_callback_on_writable(wsi);
@@ -283,12 +323,14 @@ static void http_conn_copy_hdr(struct lws *wsi, enum lws_token_indexes tok, char
 		*out = dst;
 }
 
-static const struct loop_route_ent *loop_find_route(struct loop *l, const char *path)
+static struct loop_route_ent *loop_find_route(struct loop *l, const char *path)
 {
 	for (size_t i = 0; i < l->nroutes; i++) {
 		size_t n = strlen(l->routes[i].prefix);
 
-		if (!strncmp(path, l->routes[i].prefix, n) && (path[n] == '\0' || path[n] == '/'))
+		/* "/" takes every path the routes before it did not */
+		if (!strncmp(path, l->routes[i].prefix, n) &&
+		    (n == 1 || path[n] == '\0' || path[n] == '/'))
 			return &l->routes[i];
 	}
 	return NULL;
@@ -385,8 +427,14 @@ static int http_conn_start(struct lws *wsi, struct loop *l, struct http_conn *hc
 	http_conn_copy_hdr(wsi, WSI_TOKEN_HTTP_RANGE, hc->range, sizeof(hc->range), &hc->req.range);
 	http_conn_copy_hdr(wsi, WSI_TOKEN_HTTP_IF_RANGE, hc->if_range, sizeof(hc->if_range),
 			   &hc->req.if_range);
+	http_conn_copy_hdr(wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH, hc->if_none_match,
+			   sizeof(hc->if_none_match), &hc->req.if_none_match);
 	http_conn_args(wsi, hc);
 	hc->route = loop_find_route(l, hc->path);
+	if (hc->route)
+		hc->route->requests++;
+	else
+		l->unrouted++;
 	n = lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH);
 	/* libwebsockets 4.1 spins forever on a request with a body pipelined
 	 * behind another one on the same connection: a request with a body is
@@ -478,6 +526,8 @@ static int loop_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void 
 		if (hc)
 			http_conn_reset(hc);
 		return 0;
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		return 1;       /* WebSockets only with a subprotocol of ours */
 	default:
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	}
@@ -500,8 +550,265 @@ static int loop_signal_cb(struct lws *wsi, enum lws_callback_reasons reason, voi
 	return 0;
 }
 
+/* ---- event-loop lag ------------------------------------------------------ */
+
+static void loop_lag_fire(lws_sorted_usec_list_t *sul)
+{
+	struct loop *l = lws_container_of(sul, struct loop, lag_sul);
+	lws_usec_t now = lws_now_usecs();
+	double lag = now > l->lag_due ? (double)(now - l->lag_due) / 1e6 : 0;
+
+	l->lag_count++;
+	l->lag_sum_s += lag;
+	if (lag > l->lag_max_s)
+		l->lag_max_s = lag;
+	for (size_t i = 0; i < LOOP_LAG_BUCKETS; i++)
+		if (lag <= loop_lag_bounds[i])
+			l->lag_buckets[i]++;
+	l->lag_due = now + LOOP_LAG_PERIOD_MS * LWS_US_PER_MS;
+	lws_sul_schedule(l->ctx, 0, &l->lag_sul, loop_lag_fire, LOOP_LAG_PERIOD_MS * LWS_US_PER_MS);
+}
+
+void loop_stats(const struct loop *l, struct loop_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->nroutes = l->nroutes;
+	for (size_t i = 0; i < l->nroutes; i++) {
+		out->routes[i].prefix = l->routes[i].prefix;
+		out->routes[i].requests = l->routes[i].requests;
+		out->routes[i].bytes_sent = l->routes[i].bytes_sent;
+	}
+	out->unrouted = l->unrouted;
+	out->lag_count = l->lag_count;
+	out->lag_sum_s = l->lag_sum_s;
+	out->lag_max_s = l->lag_max_s;
+	memcpy(out->lag_buckets, l->lag_buckets, sizeof(out->lag_buckets));
+	out->live_clients = l->live_admitted;
+}
+
+/* ---- the console's live channel ----------------------------------------- */
+
+static struct live_frame *live_frame_new(const void *text, size_t len)
+{
+	struct live_frame *f = malloc(sizeof(*f) + LWS_PRE + len);
+
+	if (!f)
+		return NULL;
+	f->refs = 0;
+	f->len = len;
+	memcpy(f->buf + LWS_PRE, text, len);
+	return f;
+}
+
+static void live_frame_unref(struct live_frame *f)
+{
+	if (f && !--f->refs)
+		free(f);
+}
+
+static void live_conn_drop_queue(struct live_conn *lc)
+{
+	while (lc->qlen) {
+		live_frame_unref(lc->q[lc->qhead]);
+		lc->qhead = (lc->qhead + 1) % LOOP_LIVE_QUEUE;
+		lc->qlen--;
+	}
+}
+
+/* Queues f (a reference is taken); on overflow the client's queue goes and
+ * it gets the overflow message instead. */
+static void live_conn_push(struct live_conn *lc, struct live_frame *f)
+{
+	if (lc->qlen == LOOP_LIVE_QUEUE) {
+		live_conn_drop_queue(lc);
+		lc->overflowed = true;
+	} else if (!lc->overflowed) {
+		f->refs++;
+		lc->q[(lc->qhead + lc->qlen++) % LOOP_LIVE_QUEUE] = f;
+	}
+	lws_callback_on_writable(lc->wsi);
+}
+
+static void live_conn_close(struct live_conn *lc, int code)
+{
+	lc->close_code = code;
+	lws_callback_on_writable(lc->wsi);
+}
+
+/* The first message is complete: ask the owner. */
+static void live_conn_admit(struct live_conn *lc)
+{
+	struct loop *l = lc->loop;
+	char *hello = NULL;
+	size_t hello_len = 0;
+	struct live_frame *f;
+	int code = l->live_ops ? l->live_ops->admit(l->live_ctx, lc->auth, lc->auth_len, &hello,
+						    &hello_len) : LWS_CLOSE_STATUS_GOINGAWAY;
+
+	if (code) {
+		free(hello);
+		live_conn_close(lc, code >= 4000 && code <= 4999 ? code : 4000);
+		return;
+	}
+	lc->admitted = true;
+	l->live_admitted++;
+	lws_set_timeout(lc->wsi, NO_PENDING_TIMEOUT, 0);
+	if (hello) {
+		f = live_frame_new(hello, hello_len);
+		free(hello);
+		if (!f) {
+			live_conn_close(lc, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+			return;
+		}
+		live_conn_push(lc, f);
+		if (!f->refs)
+			free(f);
+	}
+}
+
+static void live_conn_receive(struct live_conn *lc, const void *in, size_t len)
+{
+	if (lc->admitted || lc->close_code)
+		return;                 /* later messages are not listened to */
+	if (len > sizeof(lc->auth) - lc->auth_len) {
+		live_conn_close(lc, 4000);
+		return;
+	}
+	memcpy(lc->auth + lc->auth_len, in, len);
+	lc->auth_len += len;
+	if (lws_is_final_fragment(lc->wsi) && !lws_remaining_packet_payload(lc->wsi))
+		live_conn_admit(lc);
+}
+
+static int live_conn_writeable(struct live_conn *lc)
+{
+	struct loop *l = lc->loop;
+	struct live_frame *f;
+	const char *msg;
+	int n;
+
+	if (lc->close_code) {
+		static const char reason[] = "unauthorized";
+		bool auth = lc->close_code == 4001;
+
+		lws_close_reason(lc->wsi, (enum lws_close_status)lc->close_code,
+				 (unsigned char *)(auth ? reason : "bad first message"),
+				 auth ? sizeof(reason) - 1 : 17);
+		return -1;
+	}
+	if (lc->overflowed && !lc->qlen) {
+		/* the queue was dropped: tell the client to reload */
+		msg = l->live_ops ? l->live_ops->overflow_msg : "{}";
+		f = live_frame_new(msg, strlen(msg));
+		if (!f)
+			return -1;
+		lc->overflowed = false;
+		n = lws_write(lc->wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
+		free(f);
+		return n < 0 ? -1 : 0;
+	}
+	if (!lc->qlen)
+		return 0;
+	f = lc->q[lc->qhead];
+	lc->qhead = (lc->qhead + 1) % LOOP_LIVE_QUEUE;
+	lc->qlen--;
+	n = lws_write(lc->wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
+	live_frame_unref(f);
+	if (n < 0)
+		return -1;
+	if (lc->qlen || lc->overflowed)
+		lws_callback_on_writable(lc->wsi);
+	return 0;
+}
+
+static void live_conn_unlink(struct live_conn *lc)
+{
+	struct loop *l = lc->loop;
+
+	for (struct live_conn **pp = &l->live; *pp; pp = &(*pp)->next) {
+		if (*pp == lc) {
+			*pp = lc->next;
+			break;
+		}
+	}
+	if (lc->admitted)
+		l->live_admitted--;
+	live_conn_drop_queue(lc);
+	lc->loop = NULL;
+}
+
+/* Only LOOP_LIVE_PATH upgrades, and only when the owner set the channel up. */
+static bool live_path_ok(struct lws *wsi, const struct loop *l)
+{
+	char uri[64];
+
+	return l->live_ops && lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) > 0 &&
+	       !strcmp(uri, LOOP_LIVE_PATH);
+}
+
+static int loop_live_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			size_t len)
+{
+	struct live_conn *lc = user;
+	struct loop *l = lws_context_user(lws_get_context(wsi));
+
+	switch (reason) {
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		return live_path_ok(wsi, l) ? 0 : 1;
+	case LWS_CALLBACK_ESTABLISHED:
+		lc->loop = l;
+		lc->wsi = wsi;
+		lc->next = l->live;
+		l->live = lc;
+		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, 10);   /* auth or go */
+		return 0;
+	case LWS_CALLBACK_RECEIVE:
+		if (lc->loop)
+			live_conn_receive(lc, in, len);
+		return 0;
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return lc->loop ? live_conn_writeable(lc) : 0;
+	case LWS_CALLBACK_CLOSED:
+		if (lc->loop)
+			live_conn_unlink(lc);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+void loop_live(struct loop *l, const struct loop_live_ops *ops, void *ctx)
+{
+	l->live_ops = ops;
+	l->live_ctx = ctx;
+}
+
+int loop_live_send(struct loop *l, const char *text, size_t len)
+{
+	struct live_frame *f;
+
+	if (!l->live_admitted)
+		return 0;
+	f = live_frame_new(text, len);
+	if (!f)
+		return -ENOMEM;
+	f->refs = 1;            /* held while it is handed out */
+	for (struct live_conn *lc = l->live; lc; lc = lc->next)
+		if (lc->admitted && !lc->close_code)
+			live_conn_push(lc, f);
+	live_frame_unref(f);
+	return 0;
+}
+
+size_t loop_live_clients(const struct loop *l)
+{
+	return l->live_admitted;
+}
+
 static const struct lws_protocols loop_http_protocols[] = {
 	{ "otagw-http", loop_http_cb, sizeof(struct http_conn), 0, 0, NULL, 0 },
+	{ LOOP_LIVE_PROTOCOL, loop_live_cb, sizeof(struct live_conn), LOOP_LIVE_AUTH_MAX, 0, NULL,
+	  0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
@@ -598,6 +905,11 @@ int loop_new(struct loop **out, const struct loop_cfg *cfg, struct err_info *e)
 	rc = loop_vhosts(l, cfg, e);
 	if (!rc)
 		rc = loop_signals(l, e);
+	if (!rc) {
+		l->lag_due = lws_now_usecs() + LOOP_LAG_PERIOD_MS * LWS_US_PER_MS;
+		lws_sul_schedule(l->ctx, 0, &l->lag_sul, loop_lag_fire,
+				 LOOP_LAG_PERIOD_MS * LWS_US_PER_MS);
+	}
 	if (rc) {
 		loop_free(l);
 		return rc;

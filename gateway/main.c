@@ -22,8 +22,10 @@
 #include "images.h"
 #include "core.h"
 #include "devices.h"
+#include "live.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "otagw_limits.h"
 #include "session.h"
 #include "store.h"
@@ -34,6 +36,7 @@
 #include "serial.h"
 #include "tcp.h"
 #include "util.h"
+#include "www.h"
 
 struct gw {
 	struct config cfg;
@@ -54,6 +57,9 @@ struct gw {
 	struct fetch *fetch;
 	struct images *images;
 	struct http_dev *http_dev;
+	struct live *live;            /* the console's live feed */
+	struct metrics metrics;
+	struct www www;
 };
 
 static void usage(FILE *f)
@@ -290,7 +296,10 @@ static int gw_open_cloud(struct gw *g)
 			LOGE("%s", err_text(&e));
 			return -1;
 		}
-		store_set_events(g->st, &outbox_events, g->outbox);
+		if (store_add_events(g->st, &outbox_events, g->outbox)) {
+			LOGE("cannot observe the store for the outbox");
+			return -1;
+		}
 	}
 	if (api_add_status(&g->api, "cloud", cloud_status, g->cloud)) {
 		LOGE("cannot register /api/cloud");
@@ -334,6 +343,28 @@ static int gw_open_bundles(struct gw *g)
 	return 0;
 }
 
+/* The web console's files, its live feed and /metrics. */
+static int gw_open_console(struct gw *g)
+{
+	struct live_cfg lc = { .token = g->cfg.http.api_token,
+			       .interval_ms = g->cfg.http.live_interval };
+	struct err_info e = { 0 };
+
+	if (www_open(&g->www, g->cfg.http.www_dir, &e))
+		LOGW("%s: the console is not served", err_text(&e));
+	metrics_init(&g->metrics, &g->api, &g->core, g->loop, g->images);
+	if (g->cloud && metrics_add_source(&g->metrics, cloud_metrics, g->cloud)) {
+		LOGE("cannot register the cloud's metrics");
+		return -1;
+	}
+	if (live_new(&g->live, g->loop, g->st, g->sessions, &lc) ||
+	    store_add_events(g->st, &live_events, g->live)) {
+		LOGE("cannot start the console's live feed");
+		return -1;
+	}
+	return 0;
+}
+
 static int gw_open(struct gw *g)
 {
 	struct loop_cfg lc = { .http_bind = g->cfg.http.bind, .http_port = g->cfg.http.port };
@@ -370,12 +401,14 @@ static int gw_open(struct gw *g)
 		LOGE("serial ports: %s", e.code ? err_text(&e) : "cannot register /api/serial");
 		return -1;
 	}
-	if (gw_open_cloud(g) || gw_open_bundles(g))
+	if (gw_open_cloud(g) || gw_open_bundles(g) || gw_open_console(g))
 		return -1;
 	if (loop_stream(g->loop, &api_image_upload, &g->api) ||
 	    loop_route(g->loop, "/api", api_handle, &g->api, OTAGW_BODY_MAX) ||
 	    loop_route(g->loop, "/device", http_dev_handle, g->http_dev, OTAGW_MSG_MAX) ||
-	    loop_route(g->loop, "/images", http_dev_images, g->http_dev, 0)) {
+	    loop_route(g->loop, "/images", http_dev_images, g->http_dev, 0) ||
+	    loop_route(g->loop, "/metrics", metrics_handle, &g->metrics, 0) ||
+	    loop_route(g->loop, "/", www_handle, &g->www, 0)) {
 		LOGE("cannot register the API route");
 		return -1;
 	}
@@ -392,13 +425,17 @@ static void gw_close(struct gw *g)
 	bundles_free(g->bundles);    /* abandons imports: nothing half-applied */
 	images_free(g->images);      /* cancels downloads, keeps partials */
 	fetch_free(g->fetch);        /* needs the live context to close its wsi */
+	if (g->live)
+		store_remove_events(g->st, &live_events, g->live);
+	live_free(g->live);          /* its timer, before the context goes */
 	loop_free(g->loop);          /* closes every connection first */
 	cache_close(g->cache);
+	www_close(&g->www);
 	tcp_free(g->tcp);
 	serial_free(g->serial);
 	cloud_free(g->cloud);
-	if (g->st)
-		store_set_events(g->st, NULL, NULL);
+	if (g->st && g->outbox)
+		store_remove_events(g->st, &outbox_events, g->outbox);
 	outbox_free(g->outbox);
 	session_reg_free(g->sessions);
 	store_close(g->st);
@@ -433,6 +470,7 @@ int main(int argc, char **argv)
 		return rc;
 	memset(&g, 0, sizeof(g));
 	g.lock_fd = -1;
+	g.www.dirfd = -1;
 	rc = gw_args(&g, argc, argv);
 	if (rc)
 		return rc > 0 ? 0 : 2;

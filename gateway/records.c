@@ -182,10 +182,7 @@ static int rec_history_add(struct store *st, const struct record *r, const char 
 /* Tells the store's observer (the cloud outbox) inside the transaction. */
 static int rec_notify(struct store *st, const struct record *r, const char *from)
 {
-	void *arg;
-	const struct store_events *ev = store_events(st, &arg);
-
-	return ev && ev->record_changed ? ev->record_changed(arg, st, r, from) : 0;
+	return store_emit_record_changed(st, r, from);
 }
 
 /* Inserts the row; a missing task (foreign key) is -ENOENT, a duplicate
@@ -385,8 +382,6 @@ int record_progress(struct store *st, const char *id, int progress, int64_t time
 		    struct err_info *e)
 {
 	struct record r;
-	void *arg;
-	const struct store_events *ev = store_events(st, &arg);
 	int rc;
 
 	if (progress < 0 || progress > 100)
@@ -398,8 +393,8 @@ int record_progress(struct store *st, const char *id, int progress, int64_t time
 	if (rc)
 		return err_set(e, rc, "record %s: cannot begin transaction", id);
 	rc = rec_progress_row(st, id, progress, time);
-	if (rc == 1 && ev && ev->record_progress)
-		rc = ev->record_progress(arg, st, id, progress, time) < 0 ? -EIO : 1;
+	if (rc == 1)
+		rc = store_emit_record_progress(st, id, progress, time) < 0 ? -EIO : 1;
 	if (rc < 0) {
 		store_rollback(st);
 		return err_set(e, rc, "record %s: cannot store progress: %s", id,
@@ -634,6 +629,45 @@ int records_counts(struct store *st, const char *task_id, int64_t counts[REC_STA
 	}
 	store_done(s);
 	return rc == SQLITE_DONE ? 0 : rec_err(rc);
+}
+
+int records_census(struct store *st, size_t max,
+		   void (*fn)(void *ctx, const char *task_id, const int64_t counts[REC_STATE_COUNT]),
+		   void *ctx)
+{
+	/* rows come grouped by task (newest first); one callback per task */
+	sqlite3_stmt *s = store_stmt(st,
+		"SELECT r.task_id, r.state, COUNT(*) FROM record r JOIN task t ON t.id = r.task_id"
+		" WHERE r.task_id IN (SELECT id FROM task ORDER BY create_time DESC, id LIMIT ?1)"
+		" GROUP BY r.task_id, r.state ORDER BY t.create_time DESC, r.task_id");
+	char cur[OTAGW_ID_MAX] = "";
+	int64_t counts[REC_STATE_COUNT] = { 0 };
+	int rc;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)max);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *task = (const char *)sqlite3_column_text(s, 0);
+		enum record_state state;
+
+		if (!task)
+			continue;
+		if (strcmp(cur, task)) {
+			if (cur[0])
+				fn(ctx, cur, counts);
+			util_strlcpy(cur, task, sizeof(cur));
+			memset(counts, 0, sizeof(counts));
+		}
+		if (!record_state_parse((const char *)sqlite3_column_text(s, 1), &state))
+			counts[state] = sqlite3_column_int64(s, 2);
+	}
+	store_done(s);
+	if (rc != SQLITE_DONE)
+		return rec_err(rc);
+	if (cur[0])
+		fn(ctx, cur, counts);
+	return 0;
 }
 
 /* Clamps a requested page size: 0 = default, at most OTAGW_PAGE_SIZE_MAX. */

@@ -111,6 +111,11 @@ int records_expire(struct store *st, int64_t now, int *n) OTAGW_MUST_CHECK;
 /* Per-state counts of task_id into counts[REC_STATE_COUNT]. */
 int records_counts(struct store *st, const char *task_id,
 		   int64_t counts[REC_STATE_COUNT]) OTAGW_MUST_CHECK;
+/* fn(ctx, task_id, counts) for each task with records, newest task first,
+ * at most max tasks (metrics). 0, or a negative code. */
+int records_census(struct store *st, size_t max,
+		   void (*fn)(void *ctx, const char *task_id, const int64_t counts[REC_STATE_COUNT]),
+		   void *ctx) OTAGW_MUST_CHECK;
 /* A page of task_id's records, state_mask filtered, ordered by creation. */
 int records_list(struct store *st, const char *task_id, unsigned state_mask, unsigned page,
 		 unsigned size, cJSON **items, int64_t *total) OTAGW_MUST_CHECK;

@@ -23,6 +23,7 @@ struct session_reg {
 	struct session **buckets;
 	size_t nbuckets;                /* a power of two */
 	size_t count;
+	uint64_t generation;            /* bumped by every bind and unbind */
 };
 
 /* FNV-1a. Devices choose their ids, so colliding ids can lengthen a chain;
@@ -132,13 +133,14 @@ int session_reg_bind(struct session_reg *r, struct session *s, const char *devic
 	s->next = *session_slot(r, device_id);
 	*session_slot(r, device_id) = s;
 	r->count++;
+	r->generation++;
 	return 0;
 }
 
 void session_reg_unbind(struct session_reg *r, struct session *s)
 {
-	if (s)
-		session_unlink(r, s);
+	if (s && session_unlink(r, s))
+		r->generation++;
 }
 
 struct session *session_reg_find(struct session_reg *r, const char *device_id)
@@ -156,4 +158,19 @@ struct session *session_reg_find(struct session_reg *r, const char *device_id)
 size_t session_reg_count(const struct session_reg *r)
 {
 	return r->count;
+}
+
+size_t session_reg_count_by(const struct session_reg *r, const char *transport)
+{
+	size_t n = 0;
+
+	for (size_t b = 0; b < r->nbuckets; b++)
+		for (const struct session *s = r->buckets[b]; s; s = s->next)
+			n += s->ops && s->ops->name && !strcmp(s->ops->name, transport);
+	return n;
+}
+
+uint64_t session_reg_generation(const struct session_reg *r)
+{
+	return r->generation;
 }

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdint.h>
 
 #include "err.h"
 #include "otagw_limits.h"
@@ -58,5 +59,9 @@ void session_reg_unbind(struct session_reg *r, struct session *s);
 /* The session of device_id, or NULL. Borrowed until it unbinds. */
 struct session *session_reg_find(struct session_reg *r, const char *device_id);
 size_t session_reg_count(const struct session_reg *r);
+/* Bound sessions whose transport is named transport ("tcp"); walks them all. */
+size_t session_reg_count_by(const struct session_reg *r, const char *transport);
+/* Changes with every bind and unbind: who is online may have changed. */
+uint64_t session_reg_generation(const struct session_reg *r);
 
 #endif

@@ -25,21 +25,70 @@ struct store {
 	int version;
 	int depth;            /* open transactions (savepoint nesting) */
 	struct store_stmt_slot cache[STORE_STMT_CACHE];
-	const struct store_events *ev;
-	void *ev_arg;
+	size_t nobs;
+	struct {
+		const struct store_events *ev;
+		void *arg;
+	} obs[STORE_OBSERVERS_MAX];
 	bool relaxed;         /* the open outermost transaction is relaxed */
 };
 
-void store_set_events(struct store *st, const struct store_events *ev, void *arg)
+int store_add_events(struct store *st, const struct store_events *ev, void *arg)
 {
-	st->ev = ev;
-	st->ev_arg = arg;
+	if (st->nobs >= STORE_OBSERVERS_MAX)
+		return -ENOSPC;
+	st->obs[st->nobs].ev = ev;
+	st->obs[st->nobs++].arg = arg;
+	return 0;
 }
 
-const struct store_events *store_events(struct store *st, void **arg)
+void store_remove_events(struct store *st, const struct store_events *ev, void *arg)
 {
-	*arg = st->ev_arg;
-	return st->ev;
+	for (size_t i = 0; i < st->nobs; i++) {
+		if (st->obs[i].ev != ev || st->obs[i].arg != arg)
+			continue;
+		memmove(&st->obs[i], &st->obs[i + 1], (st->nobs - i - 1) * sizeof(st->obs[0]));
+		st->nobs--;
+		return;
+	}
+}
+
+int store_emit_record_changed(struct store *st, const struct record *r, const char *from)
+{
+	for (size_t i = 0; i < st->nobs; i++) {
+		int rc = st->obs[i].ev->record_changed ?
+			 st->obs[i].ev->record_changed(st->obs[i].arg, st, r, from) : 0;
+
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int store_emit_record_progress(struct store *st, const char *record_id, int progress,
+			       int64_t time)
+{
+	for (size_t i = 0; i < st->nobs; i++) {
+		int rc = st->obs[i].ev->record_progress ?
+			 st->obs[i].ev->record_progress(st->obs[i].arg, st, record_id, progress,
+							time) : 0;
+
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int store_emit_device_report(struct store *st, const struct msg *m)
+{
+	for (size_t i = 0; i < st->nobs; i++) {
+		int rc = st->obs[i].ev->device_report ?
+			 st->obs[i].ev->device_report(st->obs[i].arg, st, m) : 0;
+
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
 }
 
 /* v1: catalogue, devices, tasks, records and their history. */

@@ -67,12 +67,13 @@ void store_col_str(sqlite3_stmt *stmt, int col, char *dst, size_t cap);
 /* A malloc'ed copy of column col ("" for NULL); NULL only on ENOMEM. */
 char *store_col_dup(sqlite3_stmt *stmt, int col);
 
-/* Observers of changes the modules write, called inside the writer's
- * transaction, so what an observer writes itself (the cloud outbox) commits
- * or rolls back with the change. A negative return fails the change (it is
- * rolled back). Set once by main before anything is written; NULL members
- * are skipped; ev and arg are borrowed until store_close(). r and m are
- * borrowed for the call. */
+/* Observers of changes the modules write (the cloud outbox, the console's
+ * live feed), called in the order added, inside the writer's transaction,
+ * so what an observer writes itself (the outbox) commits or rolls back with
+ * the change. A negative return fails the change (it is rolled back; later
+ * observers are not called). Added by main before anything is written;
+ * NULL members are skipped; ev and arg are borrowed until removed or
+ * store_close(). r and m are borrowed for the call. */
 struct record;
 struct msg;
 struct store_events {
@@ -85,9 +86,17 @@ struct store_events {
 	/* A device reported its firmware (REPORT_FIRMWARE, READ_FIRMWARE_REPLY). */
 	int (*device_report)(void *arg, struct store *st, const struct msg *m);
 };
-void store_set_events(struct store *st, const struct store_events *ev, void *arg);
-/* The observers (or NULL) and their arg. */
-const struct store_events *store_events(struct store *st, void **arg);
+#define STORE_OBSERVERS_MAX 4
+/* -ENOSPC when STORE_OBSERVERS_MAX are there. */
+int store_add_events(struct store *st, const struct store_events *ev, void *arg) OTAGW_MUST_CHECK;
+/* Removes the observer (ev, arg); a no-op when it is not there. */
+void store_remove_events(struct store *st, const struct store_events *ev, void *arg);
+/* For the writers (records, core): call every observer's member; 0, or
+ * the first negative return. */
+int store_emit_record_changed(struct store *st, const struct record *r, const char *from);
+int store_emit_record_progress(struct store *st, const char *record_id, int progress,
+			       int64_t time);
+int store_emit_device_report(struct store *st, const struct msg *m);
 
 /* Cheap liveness probe for health checks: reads the schema version back.
  * 0, or -EIO when the file cannot be read. */

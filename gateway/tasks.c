@@ -598,3 +598,23 @@ int tasks_set_cloud(struct store *st, const char *id)
 {
 	return store_exec1(st, "UPDATE task SET origin = 'cloud' WHERE id = ?1", id);
 }
+
+cJSON *tasks_json(struct store *st, const char *id, struct err_info *e)
+{
+	int64_t counts[REC_STATE_COUNT];
+	struct task t;
+	cJSON *o;
+
+	if (tasks_get(st, id, &t, e))
+		return NULL;
+	if (records_counts(st, id, counts)) {
+		task_clear(&t);
+		err_set(e, -EIO, "cannot count records");
+		return NULL;
+	}
+	o = task_to_json(&t, counts);
+	task_clear(&t);
+	if (!o)
+		err_set(e, -ENOMEM, "out of memory");
+	return o;
+}

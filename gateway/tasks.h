@@ -66,5 +66,8 @@ int tasks_cancel(struct store *st, const char *id, int *n, struct err_info *e) O
 int tasks_set_cloud(struct store *st, const char *id) OTAGW_MUST_CHECK;
 /* The JSON form; counts may be NULL (then omitted). */
 cJSON *task_to_json(const struct task *t, const int64_t counts[REC_STATE_COUNT]);
+/* Task id's JSON with its per-state counts (GET /api/tasks/{id}); NULL
+ * with e set (-ENOENT, -EIO, -ENOMEM). The caller deletes it. */
+cJSON *tasks_json(struct store *st, const char *id, struct err_info *e);
 
 #endif

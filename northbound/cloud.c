@@ -18,6 +18,7 @@
 #include "fetch.h"
 #include "images.h"
 #include "log.h"
+#include "metrics.h"
 #include "proto.h"
 #include "resolve.h"
 #include "session.h"
@@ -797,4 +798,40 @@ void *cloud_status(void *arg)
 	cJSON_AddNumberToObject(o, "framesReceived", (double)c->frames_received);
 	cJSON_AddNumberToObject(o, "commands", (double)c->commands);
 	return o;
+}
+
+void cloud_metrics(void *arg, struct metrics_out *o)
+{
+	struct cloud *c = arg;
+	int64_t frames = 0, prog = 0;
+	struct outbox_stats os;
+
+	metrics_family(o, "otagw_cloud_link", "gauge",
+		       "The cloud link's state (1 for the current one).");
+	for (size_t i = 0; i < sizeof(cloud_state_names) / sizeof(cloud_state_names[0]); i++)
+		metrics_sample(o, "otagw_cloud_link", c->state == i, 1, "state",
+			       cloud_state_names[i]);
+	metrics_family(o, "otagw_cloud_connected", "gauge", "1 while the cloud link is up.");
+	metrics_sample(o, "otagw_cloud_connected", c->state == CS_READY, 0);
+	metrics_family(o, "otagw_cloud_reconnects_total", "counter", "Cloud link attempts.");
+	metrics_sample(o, "otagw_cloud_reconnects_total", (double)c->reconnects, 0);
+	metrics_family(o, "otagw_cloud_frames_sent_total", "counter", "Frames sent upstream.");
+	metrics_sample(o, "otagw_cloud_frames_sent_total", (double)c->frames_sent, 0);
+	metrics_family(o, "otagw_cloud_commands_total", "counter", "Commands the cloud sent.");
+	metrics_sample(o, "otagw_cloud_commands_total", (double)c->commands, 0);
+	if (!outbox_depth(c->ob, &frames, &prog)) {
+		metrics_family(o, "otagw_outbox_frames", "gauge",
+			       "Upstream frames queued and not yet acknowledged by the cloud.");
+		metrics_sample(o, "otagw_outbox_frames", (double)frames, 0);
+		metrics_family(o, "otagw_outbox_progress_pending", "gauge",
+			       "Records with coalesced progress not yet sent.");
+		metrics_sample(o, "otagw_outbox_progress_pending", (double)prog, 0);
+	}
+	outbox_stats(c->ob, &os);
+	metrics_family(o, "otagw_outbox_frames_queued_total", "counter",
+		       "Frames queued for the cloud since start.");
+	metrics_sample(o, "otagw_outbox_frames_queued_total", (double)os.frames, 0);
+	metrics_family(o, "otagw_outbox_bytes_queued_total", "counter",
+		       "Bytes of the frames queued for the cloud since start.");
+	metrics_sample(o, "otagw_outbox_bytes_queued_total", (double)os.bytes, 0);
 }

@@ -49,5 +49,9 @@ void cloud_free(struct cloud *c);
  * count and counters; a new cJSON object (void * for api_add_status). With
  * c NULL: {"state":"disabled"}. */
 void *cloud_status(void *c);
+/* The link's and the outbox's /metrics families (a metrics_source_fn;
+ * arg is the struct cloud). */
+struct metrics_out;
+void cloud_metrics(void *c, struct metrics_out *o);
 
 #endif

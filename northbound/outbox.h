@@ -33,7 +33,7 @@ int outbox_new(struct outbox **out, struct store *st, const char *gateway_id,
 	       struct err_info *e) OTAGW_MUST_CHECK;
 void outbox_free(struct outbox *ob);     /* NULL: no-op */
 
-/* Install with store_set_events(st, &outbox_events, ob). */
+/* Install with store_add_events(st, &outbox_events, ob). */
 extern const struct store_events outbox_events;
 
 /* Queues a REPLY / GATEWAY_STATUS. 0 or a negative errno. */

@@ -477,7 +477,8 @@ static void http_serve_sent(void *arg, uint64_t off, uint64_t n)
 	uint64_t end = off + n;
 	int pct = end >= sv->size ? 100 : (int)(end * 100 / sv->size);
 
-	if (pct <= sv->last_pct)
+	core_count_served(sv->d->core, "http", n);
+	if (!sv->device[0] || pct <= sv->last_pct)
 		return;
 	sv->last_pct = pct;
 	if (!http_dev_reports_self(sv->d, sv->device))
@@ -489,16 +490,16 @@ static void http_serve_done(void *arg)
 	free(arg);
 }
 
-/* With ?device=ID (the URL replies and pushes carry), bytes served count as
- * that device's progress. An invalid id is ignored, not refused: the image
- * itself is not secret per device. */
+/* Bytes served are counted for /metrics; with ?device=ID (the URL replies
+ * and pushes carry) they also count as that device's progress. An invalid
+ * id is ignored, not refused: the image itself is not secret per device. */
 static void http_dev_track(struct http_dev *d, const struct http_req *req, const char *fw,
 			   uint64_t size, struct http_resp *resp)
 {
 	const char *dev = http_arg(req, "device");
 	struct http_serve *sv;
 
-	if (!dev || !util_id_valid(dev) || !size || req->method != HTTP_GET)
+	if (!size || req->method != HTTP_GET)
 		return;
 	sv = calloc(1, sizeof(*sv));
 	if (!sv)
@@ -506,7 +507,8 @@ static void http_dev_track(struct http_dev *d, const struct http_req *req, const
 	sv->d = d;
 	sv->size = size;
 	sv->last_pct = -1;
-	util_strlcpy(sv->device, dev, sizeof(sv->device));
+	if (dev && util_id_valid(dev))
+		util_strlcpy(sv->device, dev, sizeof(sv->device));
 	util_strlcpy(sv->firmware, fw, sizeof(sv->firmware));
 	resp->file_sent = http_serve_sent;
 	resp->file_done = http_serve_done;

@@ -370,6 +370,8 @@ static void serial_xfer_step(struct serial_port *p, bool answer)
 	const uint8_t *out;
 	int pct = x->size ? (int)(acked * 100 / x->size) : 100;
 
+	if (acked > x->last_bytes)
+		core_count_served(p->owner->core, "serial", acked - x->last_bytes);
 	x->last_bytes = acked;
 	pct -= pct % SERIAL_PROGRESS_STEP;
 	if (pct > x->last_pct) {

@@ -42,7 +42,7 @@ static int fx_open(struct fx *f)
 
 	if (store_open(&f->st, f->path, &e) || outbox_new(&f->ob, f->st, "gw1", &e))
 		return -1;
-	store_set_events(f->st, &outbox_events, f->ob);
+	assert_int_equal(store_add_events(f->st, &outbox_events, f->ob), 0);
 	return 0;
 }
 
@@ -62,7 +62,7 @@ static int fx_setup(void **state)
 
 static void fx_close(struct fx *f)
 {
-	store_set_events(f->st, NULL, NULL);
+	store_remove_events(f->st, &outbox_events, f->ob);
 	outbox_free(f->ob);
 	store_close(f->st);
 }

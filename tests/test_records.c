@@ -707,6 +707,137 @@ static void test_to_json(void **state)
 	cJSON_Delete(o);
 }
 
+/* ---- observers (store_add_events) and the census for /metrics ---------- */
+
+struct obs_log {
+	char text[512];
+	int fail_changed;       /* return this from record_changed */
+};
+
+static void obs_note(struct obs_log *l, const char *what)
+{
+	size_t n = strlen(l->text);
+
+	snprintf(l->text + n, sizeof(l->text) - n, "%s;", what);
+}
+
+static int obs_a_changed(void *arg, struct store *st, const struct record *r, const char *from)
+{
+	struct obs_log *l = arg;
+	char b[96];
+
+	snprintf(b, sizeof(b), "a:%s>%s", from, record_state_name(r->state));
+	obs_note(l, b);
+	return l->fail_changed;
+}
+
+static int obs_b_changed(void *arg, struct store *st, const struct record *r, const char *from)
+{
+	obs_note(arg, "b");
+	return 0;
+}
+
+static int obs_b_progress(void *arg, struct store *st, const char *id, int progress, int64_t t)
+{
+	char b[32];
+
+	snprintf(b, sizeof(b), "b:%d", progress);
+	obs_note(arg, b);
+	return 0;
+}
+
+static const struct store_events obs_a = { .record_changed = obs_a_changed };
+static const struct store_events obs_b = { .record_changed = obs_b_changed,
+					   .record_progress = obs_b_progress };
+
+static void test_observers(void **state)
+{
+	struct fx *f = *state;
+	struct obs_log l = { .text = "" };
+	struct record_change why = { .progress = -1, .time = 5 };
+	struct err_info e = { 0 };
+	struct record r;
+	char id[OTAGW_ID_MAX];
+
+	assert_int_equal(store_add_events(f->st, &obs_a, &l), 0);
+	assert_int_equal(store_add_events(f->st, &obs_b, &l), 0);
+	mk(f->st, "t1", "d1", REC_WAITING, 1, 0, id);
+	move(f->st, id, REC_PROCESSING, 2);
+	assert_int_equal(record_progress(f->st, id, 30, 3, &e), 0);
+	/* in the order added; a member left NULL is skipped */
+	assert_string_equal(l.text, "a:>waiting;b;a:waiting>processing;b;b:30;");
+	/* the first observer failing rolls the change back; the second is not asked */
+	l.text[0] = '\0';
+	l.fail_changed = -EIO;
+	assert_int_not_equal(record_transition(f->st, id, REC_SUCCESS, &why, &e), 0);
+	assert_string_equal(l.text, "a:processing>success;");
+	assert_int_equal(record_get(f->st, id, &r), 0);
+	assert_int_equal(r.state, REC_PROCESSING);
+	/* removed: no longer called */
+	l.text[0] = '\0';
+	l.fail_changed = 0;
+	store_remove_events(f->st, &obs_a, &l);
+	store_remove_events(f->st, &obs_a, &l);     /* twice is harmless */
+	move(f->st, id, REC_SUCCESS, 6);
+	assert_string_equal(l.text, "b;");
+	store_remove_events(f->st, &obs_b, &l);
+	for (int i = 0; i < STORE_OBSERVERS_MAX; i++)
+		assert_int_equal(store_add_events(f->st, &obs_b, &l), 0);
+	assert_int_equal(store_add_events(f->st, &obs_b, &l), -ENOSPC);
+	for (int i = 0; i < STORE_OBSERVERS_MAX; i++)
+		store_remove_events(f->st, &obs_b, &l);
+}
+
+struct census_row {
+	char task[OTAGW_ID_MAX];
+	int64_t counts[REC_STATE_COUNT];
+};
+
+struct census_log {
+	size_t n;
+	struct census_row rows[8];
+};
+
+static void census_fn(void *ctx, const char *task_id, const int64_t counts[REC_STATE_COUNT])
+{
+	struct census_log *c = ctx;
+
+	assert_true(c->n < OTAGW_ARRAY_SIZE(c->rows));
+	S(c->rows[c->n].task, task_id);
+	memcpy(c->rows[c->n++].counts, counts, sizeof(int64_t) * REC_STATE_COUNT);
+}
+
+static void test_census(void **state)
+{
+	struct fx *f = *state;
+	struct census_log c = { 0 };
+	char id[OTAGW_ID_MAX];
+
+	assert_int_equal(records_census(f->st, 10, census_fn, &c), 0);
+	assert_int_equal(c.n, 0);
+	mk(f->st, "t1", "d1", REC_WAITING, 1, 0, id);
+	mk(f->st, "t1", "d2", REC_WAITING, 1, 0, id);
+	move(f->st, id, REC_PROCESSING, 2);
+	mk(f->st, "t3", "d1", REC_SUCCESS, 1, 0, id);
+	mk(f->st, "t2", "d9", REC_WAITING, 1, 0, id);
+	assert_int_equal(records_census(f->st, 10, census_fn, &c), 0);
+	/* newest task first (t3 created at 3, t2 at 2, t1 at 1), one row each */
+	assert_int_equal(c.n, 3);
+	assert_string_equal(c.rows[0].task, "t3");
+	assert_int_equal(c.rows[0].counts[REC_SUCCESS], 1);
+	assert_int_equal(c.rows[0].counts[REC_WAITING], 0);
+	assert_string_equal(c.rows[1].task, "t2");
+	assert_int_equal(c.rows[1].counts[REC_WAITING], 1);
+	assert_string_equal(c.rows[2].task, "t1");
+	assert_int_equal(c.rows[2].counts[REC_WAITING], 1);
+	assert_int_equal(c.rows[2].counts[REC_PROCESSING], 1);
+	/* at most max tasks: the newest */
+	c.n = 0;
+	assert_int_equal(records_census(f->st, 1, census_fn, &c), 0);
+	assert_int_equal(c.n, 1);
+	assert_string_equal(c.rows[0].task, "t3");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -727,6 +858,8 @@ int main(void)
 		T(test_history),
 		T(test_unknown),
 		T(test_to_json),
+		T(test_observers),
+		T(test_census),
 	};
 
 	gw_log_setup(LOG_LVL_WARN, 0, NULL);
