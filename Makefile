@@ -80,14 +80,22 @@ run:
 bench: all
 	tests/bench/run.sh $(B)
 
+# The web console's files (paths relative to rootfs/share/otagw/www).
+WWW_DIR   := rootfs/share/otagw/www
+WWW_FILES := $(patsubst $(WWW_DIR)/%,%,$(shell find $(WWW_DIR) -type f 2>/dev/null))
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(SYSCONFDIR)/otagw
 	install -m 0755 -s --strip-program=$(or $(STRIP),strip) $(B)/otagw $(DESTDIR)$(PREFIX)/sbin/otagw
 	install -m 0644 rootfs/etc/otagw/otagw.conf $(DESTDIR)$(SYSCONFDIR)/otagw/otagw.conf
+	for f in $(WWW_FILES); do \
+		install -D -m 0644 $(WWW_DIR)/$$f $(DESTDIR)$(PREFIX)/share/otagw/www/$$f || exit 1; \
+	done
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/otagw $(DESTDIR)$(SYSCONFDIR)/otagw/otagw.conf
-	-rmdir $(DESTDIR)$(SYSCONFDIR)/otagw
+	rm -rf $(DESTDIR)$(PREFIX)/share/otagw/www
+	-rmdir $(DESTDIR)$(SYSCONFDIR)/otagw $(DESTDIR)$(PREFIX)/share/otagw
 
 SRC_ALL := $(wildcard gateway/*.[ch] cache/*.[ch] southbound/*.[ch] northbound/*.[ch])
 lint:
