@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* cli.c - the command line tools besides the daemon: bundle create, import,
- * export; see cli.h. Argument parsing, the daemon's address and token
- * (option, environment, config file), progress on a terminal, exit codes.
- * import and export are in cli_remote.c; the work is in cli_bundle.c
- * (archives) and cli_http.c (requests).
+ * export, ctl; see cli.h. Dispatch, signals, sizes for people, bundle
+ * create's arguments. import and export are in cli_remote.c (with the
+ * daemon's address and token and the progress line that ctl shares), ctl
+ * in cli_ctl.c; the work is in cli_bundle.c (archives) and cli_http.c
+ * (requests).
  * Must not: open the daemon's store or cache; print the API token. */
 #define LOG_MOD "cli"
 #include "cli.h"
@@ -197,6 +198,13 @@ static int cli_remote_export(int argc, char **argv, const char *conf)
 	return cli_export(argc, argv, conf, &cli_stop);
 }
 
+/* ctl: Ctrl-C ends a request (an upload) cleanly, with exit status 1. */
+static int cli_remote_ctl(int argc, char **argv, const char *conf)
+{
+	cli_signals();
+	return cli_ctl(argc, argv, conf, &cli_stop);
+}
+
 /* ---- entry ------------------------------------------------------------------------ */
 
 static const struct {
@@ -206,6 +214,7 @@ static const struct {
 	{ "bundle", cli_bundle },
 	{ "import", cli_remote_import },
 	{ "export", cli_remote_export },
+	{ "ctl", cli_remote_ctl },
 };
 
 bool cli_is_command(const char *name)
@@ -224,7 +233,7 @@ int cli_main(int argc, char **argv, const char *config_path)
 			return cli_cmds[i].run(argc, argv, config_path);
 		}
 	}
-	fprintf(stderr, "otagw: unknown command '%s' (bundle, import, export)\n",
+	fprintf(stderr, "otagw: unknown command '%s' (bundle, import, export, ctl)\n",
 		argc > 0 ? argv[0] : "");
 	return CLI_EXIT_USAGE;
 }

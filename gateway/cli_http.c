@@ -67,10 +67,16 @@ static int call_finish(struct cli_http *h, int rc, const char *why)
 	return -1;
 }
 
+/* The request has a body (from a file or from memory). */
+static bool call_has_body(const struct cli_http_req *r)
+{
+	return r->body_fd >= 0 || r->body;
+}
+
 static int call_headers(struct cli_http *h, struct lws *wsi, void *in, size_t len)
 {
 	unsigned char **p = in, *end = *p + len;
-	const char *ua = "otagw-cli/" OTAGW_VERSION, *ct = "application/octet-stream";
+	const char *ua = "otagw-cli/" OTAGW_VERSION, *ct = h->r->content_type;
 	char v[CLI_HTTP_AUTH_MAX];
 	int n;
 
@@ -85,8 +91,10 @@ static int call_headers(struct cli_http *h, struct lws *wsi, void *in, size_t le
 						 (unsigned char *)v, n, p, end))
 			return call_finish(h, -EINVAL, "the API token is too long");
 	}
-	if (h->r->body_fd < 0)
+	if (!call_has_body(h->r))
 		return 0;
+	if (!ct)
+		ct = h->r->body_fd >= 0 ? "application/octet-stream" : "application/json";
 	n = snprintf(v, sizeof(v), "%llu", (unsigned long long)h->r->body_len);
 	if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, (unsigned char *)v, n,
 					 p, end) ||
@@ -100,12 +108,24 @@ static int call_headers(struct cli_http *h, struct lws *wsi, void *in, size_t le
 	return 0;
 }
 
+/* Up to want bytes of the body into h->wbuf: from the file, or copied
+ * from memory (lws_write() needs LWS_PRE bytes of room before them). */
+static ssize_t call_fill(struct cli_http *h, size_t want)
+{
+	if (!want)
+		return 0;
+	if (h->r->body_fd >= 0)
+		return read(h->r->body_fd, h->wbuf + LWS_PRE, want);
+	memcpy(h->wbuf + LWS_PRE, (const uint8_t *)h->r->body + h->sent, want);
+	return (ssize_t)want;
+}
+
 /* The next piece of the request body. */
 static int call_write(struct cli_http *h, struct lws *wsi)
 {
 	uint64_t left = h->r->body_len - h->sent;
 	size_t want = left < CLI_HTTP_CHUNK ? (size_t)left : CLI_HTTP_CHUNK;
-	ssize_t n = want ? read(h->r->body_fd, h->wbuf + LWS_PRE, want) : 0;
+	ssize_t n = call_fill(h, want);
 	bool last;
 
 	if (n < 0)

@@ -20,10 +20,17 @@ struct cli_http;
 
 struct cli_http_req {
 	const struct fetch_url *u;   /* borrowed; u->tls must be false */
-	const char *method;          /* "GET" or "POST" */
+	const char *method;          /* "GET", "POST", "PUT", "DELETE" or "PATCH" */
 	const char *token;           /* sent as Authorization: Bearer; NULL/"" = none */
-	int body_fd;                 /* POST: body_len bytes read from here; -1 = none */
+	/* The request body, body_len bytes, from one of: body_fd (read from
+	 * here; -1 = none), or body (in memory, borrowed until the request
+	 * ends; used when body_fd is -1). Neither: no body, no Content-Length. */
+	int body_fd;
+	const void *body;
 	uint64_t body_len;
+	/* Content-Type of the body; NULL = application/json for an in-memory
+	 * body, application/octet-stream for a file. */
+	const char *content_type;
 	/* Response body pieces (2xx only); 0 or a negative code that ends the
 	 * request with that code. NULL: the body is collected into resp. */
 	int (*on_body)(void *arg, const void *p, size_t n);

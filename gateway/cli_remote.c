@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* cli_remote.c - `otagw import` and `otagw export`: the daemon's address
  * and token (option, environment, configuration), the requests through
- * cli_http.c, polling an import, a progress line on a terminal.
+ * cli_http.c, polling an import, a progress line on a terminal. The
+ * address, token, answer text and progress helpers are shared with
+ * cli_ctl.c through cli_priv.h.
  * Must not: print the API token; leave a half-written export at FILE. */
 #define LOG_MOD "cli"
 #include <cJSON.h>
@@ -30,12 +32,6 @@
 #define CLI_IDLE_S 120                        /* s without progress in a transfer */
 #define CLI_PROGRESS_MS 100                   /* between redraws */
 
-/* Where the daemon is and how to authenticate. */
-struct cli_target {
-	struct fetch_url base;                /* path without a trailing / */
-	char token[CONFIG_STR_MAX];
-};
-
 /* The options of import and export. */
 struct cli_remote_args {
 	const char *url, *token, *conf, *file;
@@ -44,27 +40,33 @@ struct cli_remote_args {
 	const volatile sig_atomic_t *stop;     /* borrowed */
 };
 
-/* A progress line on stderr, drawn only when stderr is a terminal. */
-struct cli_progress {
-	bool tty;
-	bool drawn;
-	int64_t last_ms;
-	const char *label;
-};
-
 /* ---- progress and answers ---------------------------------------------------------- */
 
-static void cli_progress_init(struct cli_progress *p, const char *label)
+void cli_progress_init(struct cli_progress *p, const char *label)
 {
 	memset(p, 0, sizeof(*p));
 	p->tty = isatty(STDERR_FILENO) == 1;
 	p->label = label;
+	p->start_ms = util_mono_ms();
 }
 
-/* Redraws at most every CLI_PROGRESS_MS unless force; total 0 = unknown. */
-static void cli_progress(struct cli_progress *p, uint64_t done, uint64_t total, bool force)
+/* "5.1 MiB/s" of done bytes since p started, into buf[24]. */
+static const char *cli_rate(const struct cli_progress *p, uint64_t done, int64_t now,
+			    char buf[24])
 {
-	char a[16], b[16], bar[31];
+	int64_t ms = now - p->start_ms;
+	char sz[16];
+
+	if (ms < 1 || !done)
+		snprintf(buf, 24, "-");
+	else
+		snprintf(buf, 24, "%s/s", cli_size((uint64_t)((double)done * 1000 / (double)ms), sz));
+	return buf;
+}
+
+void cli_progress(struct cli_progress *p, uint64_t done, uint64_t total, bool force)
+{
+	char a[16], b[16], r[24], bar[31];
 	int64_t now = util_mono_ms();
 	unsigned pct = total ? (unsigned)(done >= total ? 100 : done * 100 / total) : 0;
 
@@ -73,33 +75,54 @@ static void cli_progress(struct cli_progress *p, uint64_t done, uint64_t total, 
 	p->last_ms = now;
 	p->drawn = true;
 	if (!total) {
-		fprintf(stderr, "\r%-10s %s\033[K", p->label, cli_size(done, a));
+		fprintf(stderr, "\r%-10s %s  %s\033[K", p->label, cli_size(done, a),
+			cli_rate(p, done, now, r));
 		return;
 	}
 	memset(bar, ' ', 30);
 	memset(bar, '#', pct * 30 / 100);
 	bar[30] = '\0';
-	fprintf(stderr, "\r%-10s [%s] %3u%%  %s / %s\033[K", p->label, bar, pct, cli_size(done, a),
-		cli_size(total, b));
+	fprintf(stderr, "\r%-10s [%s] %3u%%  %s / %s  %s\033[K", p->label, bar, pct,
+		cli_size(done, a), cli_size(total, b), cli_rate(p, done, now, r));
 }
 
-static void cli_progress_end(struct cli_progress *p)
+void cli_progress_end(struct cli_progress *p)
 {
 	if (p->tty && p->drawn)
 		fputc('\n', stderr);
 	p->drawn = false;
 }
 
-/* The "error" text of a JSON answer, else the start of the body, printable. */
-static void cli_answer_text(const char *body, char *out, size_t cap)
+void cli_progress_summary(const struct cli_progress *p, const char *what, uint64_t done)
+{
+	int64_t ms = util_mono_ms() - p->start_ms;
+	char a[16], r[24];
+
+	fprintf(stderr, "%s %s in %.*f s (%s)\n", what, cli_size(done, a), ms < 10000 ? 2 : 0,
+		(double)ms / 1000, cli_rate(p, done, util_mono_ms(), r));
+}
+
+void cli_answer_text(const char *body, char *out, size_t cap)
 {
 	cJSON *j = body ? cJSON_Parse(body) : NULL;
 	const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
-	const char *s = cJSON_IsString(err) ? err->valuestring : body ? body : "";
-	size_t i;
+	const unsigned char *s = (const unsigned char *)(cJSON_IsString(err) ? err->valuestring :
+							   body ? body : "");
+	size_t i = 0;
 
-	for (i = 0; s[i] && i + 1 < cap; i++)
-		out[i] = (unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f ? ' ' : s[i];
+	/* UTF-8 is kept; C0, DEL and C1 controls never reach the terminal */
+	for (; *s && i + 1 < cap; s++) {
+		bool c1 = s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f;
+
+		s += c1;
+		out[i++] = c1 || *s < 0x20 || *s == 0x7f ? ' ' : (char)*s;
+	}
+	if (*s) {                /* cut: no half character at the end */
+		while (i && ((unsigned char)out[i - 1] & 0xc0) == 0x80)
+			i--;
+		if (i && (unsigned char)out[i - 1] >= 0xc0)
+			i--;
+	}
 	out[i] = '\0';
 	cJSON_Delete(j);
 }
@@ -138,10 +161,9 @@ static int cli_config_url(const char *cmd, const struct config *cfg, char *url, 
 	return 0;
 }
 
-/* URL: option, OTAGW_URL, config. Token: option, OTAGW_TOKEN, config. */
-static int cli_target(const char *cmd, struct cli_target *t, const struct cli_remote_args *a)
+int cli_target(const char *cmd, struct cli_target *t, const char *url_opt, const char *token_opt,
+	       const char *conf)
 {
-	const char *url_opt = a->url, *token_opt = a->token;
 	const char *url = url_opt ? url_opt : getenv("OTAGW_URL"), *why;
 	const char *token = token_opt ? token_opt : getenv("OTAGW_TOKEN");
 	char from_cfg[CONFIG_STR_MAX];
@@ -151,7 +173,7 @@ static int cli_target(const char *cmd, struct cli_target *t, const struct cli_re
 	if (url && !url[0])
 		url = NULL;
 	if (!url || !token) {
-		if (cli_config(cmd, &cfg, a->conf))
+		if (cli_config(cmd, &cfg, conf))
 			return -1;
 		if (!url && cli_config_url(cmd, &cfg, from_cfg, sizeof(from_cfg)))
 			return -1;
@@ -174,9 +196,7 @@ static int cli_target(const char *cmd, struct cli_target *t, const struct cli_re
 	return 0;
 }
 
-/* t's URL with path appended, into u. */
-static int cli_url(const struct cli_target *t, const char *path, struct fetch_url *u,
-		   struct err_info *e)
+int cli_url(const struct cli_target *t, const char *path, struct fetch_url *u, struct err_info *e)
 {
 	*u = t->base;
 	if ((size_t)snprintf(u->path, sizeof(u->path), "%s%s", t->base.path, path) >=
@@ -489,7 +509,7 @@ int cli_import(int argc, char **argv, const char *conf, const volatile sig_atomi
 
 	if (rc)
 		return rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
-	if (cli_target("import", &t, &a))
+	if (cli_target("import", &t, a.url, a.token, a.conf))
 		return CLI_EXIT_USAGE;
 	if (cli_http_new(&h, &e)) {
 		fprintf(stderr, "otagw import: %s\n", err_text(&e));
@@ -638,7 +658,7 @@ int cli_export(int argc, char **argv, const char *conf, const volatile sig_atomi
 		fprintf(stderr, "otagw export: --since takes milliseconds since the epoch\n");
 		return CLI_EXIT_USAGE;
 	}
-	if (cli_target("export", &t, &a))
+	if (cli_target("export", &t, a.url, a.token, a.conf))
 		return CLI_EXIT_USAGE;
 	if (cli_http_new(&h, &e)) {
 		fprintf(stderr, "otagw export: %s\n", err_text(&e));
