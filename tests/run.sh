@@ -11,9 +11,15 @@ failed_names=()
 # One cmocka program: count "ok"/"not ok" lines; a crash or a short plan
 # counts the missing tests as failed.
 run_cmocka() {
-	local bin=$1 label=$2 out rc plan ok nok
+	local bin=$1 label=$2 out rc
 	out=$(CMOCKA_MESSAGE_OUTPUT=TAP timeout 300 "$bin" 2>&1)
 	rc=$?
+	count_tap "$out" "$rc" "$label"
+}
+
+# Counts the TAP output $1 of a program that exited with $2, labelled $3.
+count_tap() {
+	local out=$1 rc=$2 label=$3 plan ok nok
 	plan=$(grep -m1 -oE '^1\.\.[0-9]+' <<<"$out" | cut -d. -f3)
 	ok=$(grep -cE '^ok ' <<<"$out")
 	nok=$(grep -cE '^not ok ' <<<"$out")
@@ -61,6 +67,23 @@ PY
 	rm -f "$xml" "$xml.log"
 }
 
+# The web console's browser tests (tests/console/: playwright-core driving
+# Debian's chromium) against one daemon binary; TAP counted as for cmocka.
+run_console() {
+	local bin=$1 label=$2 out rc
+	if ! command -v node >/dev/null; then
+		count_tap "not ok 1 - node is missing (Debian package nodejs)" 1 "$label"
+		return
+	fi
+	if [ ! -d tests/console/node_modules/playwright-core ]; then
+		count_tap "not ok 1 - tests/console/node_modules is missing; run: npm ci --prefix tests/console" 1 "$label"
+		return
+	fi
+	out=$(OTAGW_BIN="$bin" timeout 300 node tests/console/console.test.mjs 2>&1)
+	rc=$?
+	count_tap "$out" "$rc" "$label"
+}
+
 for b in "$@"; do
 	for t in "$b"/tests/test_*; do
 		[ -x "$t" ] && run_cmocka "$t" "unit${b#build}/$(basename "$t")"
@@ -69,6 +92,7 @@ done
 for b in "$@"; do
 	run_pytest "$PWD/$b/otagw" "integration${b#build} (pytest, $b/otagw)"
 done
+run_console "$PWD/build/otagw" "console (playwright, build/otagw)"
 
 [ ${#failed_names[@]} -ne 0 ] && printf 'failed: %s\n' "${failed_names[@]}"
 echo "$pass passed, $fail failed"
