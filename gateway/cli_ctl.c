@@ -388,6 +388,7 @@ static int ctl_send(struct ctl *c, struct cli_http_req *r, const char *path, boo
 		r->idle_s = CTL_REQ_IDLE_S;
 	if (!rc)
 		rc = cli_http_run(c->h, r, &resp, &e);
+	r->u = NULL;            /* u is ours: r must not keep it */
 	if (rc) {
 		free(resp.body);
 		return ctl_transport_error(c, rc, &e);

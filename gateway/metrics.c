@@ -153,7 +153,6 @@ static void mo_one(struct metrics_out *o, const char *name, const char *type, co
 /* ---- the gateway's own families ----------------------------------------- */
 
 struct census_ctx {
-	struct metrics_out *o;
 	int64_t online[CORE_TR_COUNT];
 };
 
@@ -166,7 +165,7 @@ static void m_online(void *ctx, const char *transport, int64_t n)
 
 static void m_devices(struct metrics *m, struct metrics_out *o)
 {
-	struct census_ctx c = { .o = o };
+	struct census_ctx c = { { 0 } };
 	int64_t known = 0;
 
 	if (devices_census(m->api->st, &known, m_online, &c)) {

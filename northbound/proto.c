@@ -279,12 +279,13 @@ static int proto_ids_copy(const cJSON *arr, size_t n, size_t bytes, struct proto
 			  struct err_info *e)
 {
 	char **ids = malloc(n * sizeof(char *) + bytes);
-	char *p = (char *)(ids + n);
+	char *p;
 	const cJSON *it;
 	size_t i = 0;
 
 	if (!ids)
 		return err_set(e, -ENOMEM, "out of memory");
+	p = (char *)(ids + n);
 	cJSON_ArrayForEach(it, arr) {
 		size_t len = strlen(it->valuestring) + 1;
 
