@@ -168,7 +168,7 @@ static void cache_log_name(char out[CACHE_NAME_MAX], const char *name)
 	size_t i;
 
 	for (i = 0; i < CACHE_NAME_MAX - 1 && name[i]; i++)
-		out[i] = name[i] >= 0x20 && name[i] < 0x7f ? name[i] : '?';
+		out[i] = (char)(name[i] >= 0x20 && name[i] < 0x7f ? name[i] : '?');
 	out[i] = '\0';
 }
 
@@ -858,8 +858,9 @@ int cache_scan(struct cache *c, cache_scan_fn fn, void *arg)
 int cache_check_begin(struct cache *c, const char *sha256_hex, struct cache_check **out)
 {
 	struct cache_check *k;
-	uint64_t size;
-	int fd, rc = cache_image_open(c, sha256_hex, &fd, &size);
+	uint64_t size = 0;
+	/* -1: the analyzer cannot know that a failed openat() sets errno, i.e. rc != 0 */
+	int fd = -1, rc = cache_image_open(c, sha256_hex, &fd, &size);
 
 	if (rc)
 		return rc;

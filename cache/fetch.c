@@ -728,7 +728,7 @@ static void reason_copy(char *out, size_t cap, const void *in, size_t len)
 
 	for (i = 0; s && i < len && s[i] && n + 1 < cap; i++)
 		if (s[i] != '\n' && s[i] != '\r')
-			out[n++] = (unsigned char)s[i] < 0x20 ? '?' : s[i];
+			out[n++] = (char)((unsigned char)s[i] < 0x20 ? '?' : s[i]);
 	out[n] = '\0';
 	if (!n)
 		util_strlcpy(out, "unknown error", cap);
@@ -881,12 +881,18 @@ struct resolve *fetch_resolver(struct fetch *f)
 	return f->res;
 }
 
+/* lws_dll2_foreach_safe(): job_free() unlinks the element it is given. */
+static int job_free_cb(struct lws_dll2 *d, void *user)
+{
+	job_free(lws_container_of(d, struct fetch_job, list));
+	return 0;
+}
+
 void fetch_free(struct fetch *f)
 {
 	if (!f)
 		return;
-	while (f->jobs.head)
-		job_free(lws_container_of(f->jobs.head, struct fetch_job, list));
+	lws_dll2_foreach_safe(&f->jobs, NULL, job_free_cb);
 	resolve_free(f->res);
 	if (f->vh)
 		lws_vhost_destroy(f->vh);

@@ -466,12 +466,18 @@ static void resolve_thread_stop(struct resolve *r)
 	}
 }
 
+/* lws_dll2_foreach_safe(): req_drop() unlinks the element it is given. */
+static int req_drop_cb(struct lws_dll2 *d, void *user)
+{
+	req_drop(lws_container_of(d, struct resolve_req, all));
+	return 0;
+}
+
 void resolve_free(struct resolve *r)
 {
 	if (!r)
 		return;
-	while (r->all.head)
-		req_drop(lws_container_of(r->all.head, struct resolve_req, all));
+	lws_dll2_foreach_safe(&r->all, NULL, req_drop_cb);
 	resolve_thread_stop(r);     /* stop first: the thread must not write a closed fd */
 	if (r->wsi)
 		lws_set_timeout(r->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);

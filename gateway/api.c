@@ -555,6 +555,65 @@ static int api_task_publish(struct api_call *c)
 	return api_json(c, 200, o);
 }
 
+/* POST /api/tasks/{id}/pause {"reason"?}: nothing new starts until resumed. */
+static int api_task_pause(struct api_call *c)
+{
+	static const char *const keys[] = { "reason" };
+	char reason[OTAGW_REASON_MAX] = "paused by the operator";
+	struct err_info e = { 0 };
+	cJSON *body = NULL;
+	int rc = 0;
+
+	if (c->req->body_len) {
+		if (api_body(c, &body))
+			return 0;
+		rc = json_in_check_keys(body, keys, 1, &e);
+		if (!rc)
+			rc = json_in_str(body, "reason", false, reason, sizeof(reason), &e);
+		cJSON_Delete(body);
+		if (rc < 0)
+			return api_fail(c, rc, &e);
+	}
+	rc = tasks_pause(c->a->st, c->id, reason, &e);
+	return rc ? api_fail(c, rc, &e) : api_task_reply(c, 200, c->id);
+}
+
+/* POST /api/tasks/{id}/resume: the rollout goes on (push-mode records are
+ * pushed at once); the failures so far no longer count against the
+ * failure threshold of the current wave. */
+static int api_task_resume(struct api_call *c)
+{
+	struct err_info e = { 0 };
+	int rc = tasks_resume(c->a->st, c->id, &e);
+
+	if (rc)
+		return api_fail(c, rc, &e);
+	if (core_push_task(c->a->core, c->id, NULL))
+		LOGW("task %s: cannot push after the resume", c->id);
+	return api_task_reply(c, 200, c->id);
+}
+
+/* GET /api/tasks/{id}/events: the rollout's decisions, oldest first. */
+static int api_task_events(struct api_call *c)
+{
+	struct err_info e = { 0 };
+	struct task t;
+	cJSON *o, *items;
+	int rc = tasks_get(c->a->st, c->id, &t, &e);
+
+	task_clear(&t);
+	if (rc)
+		return api_fail(c, rc, &e);
+	items = rollout_events_json(c->a->st, c->id, 500);
+	o = items ? cJSON_CreateObject() : NULL;
+	if (!o || !cJSON_AddItemToObject(o, "items", items)) {
+		cJSON_Delete(o);
+		cJSON_Delete(items);
+		return -ENOMEM;
+	}
+	return api_json(c, 200, o);
+}
+
 static int api_task_cancel(struct api_call *c)
 {
 	struct err_info e = { 0 };
@@ -576,6 +635,8 @@ static int api_task_cancel(struct api_call *c)
 	rc = core_cancel_task(c->a->core, c->id, &n, &e);
 	if (rc)
 		return api_fail(c, rc, &e);
+	if (rollout_event(c->a->st, c->id, util_now_ms(), "aborted", 0, "canceled by the operator"))
+		LOGW("task %s: cannot note the abort", c->id);
 	task = tasks_json(c->a->st, c->id, &e);
 	o = cJSON_CreateObject();
 	if (!task || !o) {
@@ -804,6 +865,7 @@ static int api_health(struct api_call *c)
 {
 	cJSON *o = cJSON_CreateObject();
 	int db = store_ping(c->a->st);
+	int64_t up_s = (util_mono_ms() - c->a->start_mono_ms) / 1000;    /* whole seconds */
 
 	if (!o)
 		return -ENOMEM;
@@ -811,8 +873,7 @@ static int api_health(struct api_call *c)
 	cJSON_AddStringToObject(o, "version", OTAGW_VERSION);
 	cJSON_AddNumberToObject(o, "schemaVersion", store_version(c->a->st));
 	cJSON_AddStringToObject(o, "database", db ? "unreadable" : "ok");
-	cJSON_AddNumberToObject(o, "uptimeSeconds",
-				(double)((util_mono_ms() - c->a->start_mono_ms) / 1000));
+	cJSON_AddNumberToObject(o, "uptimeSeconds", (double)up_s);
 	cJSON_AddNumberToObject(o, "sessions",
 				(double)session_reg_count(c->a->core->sessions));
 	return api_json(c, db ? 503 : 200, o);
@@ -894,6 +955,10 @@ static const struct api_route api_routes[] = {
 	{ HTTP_GET, "/api/tasks/*", api_task_get },
 	{ HTTP_POST, "/api/tasks/*/publish", api_task_publish },
 	{ HTTP_POST, "/api/tasks/*/cancel", api_task_cancel },
+	{ HTTP_POST, "/api/tasks/*/abort", api_task_cancel },
+	{ HTTP_POST, "/api/tasks/*/pause", api_task_pause },
+	{ HTTP_POST, "/api/tasks/*/resume", api_task_resume },
+	{ HTTP_GET, "/api/tasks/*/events", api_task_events },
 	{ HTTP_GET, "/api/tasks/*/records", api_task_records },
 	{ HTTP_GET, "/api/cache", api_cache_list },
 	{ HTTP_DELETE, "/api/cache/*", api_cache_delete },
@@ -901,7 +966,7 @@ static const struct api_route api_routes[] = {
 
 /* Matches path against pattern; a '*' segment must be a valid id and is
  * copied to id[]. A trailing '/' on path is tolerated. */
-static bool api_match(const char *pattern, const char *path, char id[OTAGW_ID_MAX])
+bool api_match(const char *pattern, const char *path, char id[OTAGW_ID_MAX])
 {
 	while (*pattern) {
 		if (*pattern == '*') {

@@ -64,4 +64,10 @@ int api_handle(void *ctx, const struct http_req *req, struct http_resp *resp);
  * ctx is a struct api with images set. */
 extern const struct http_stream_ops api_image_upload;
 
+/* exposed for tests/fuzz */
+/* True when path matches pattern (a route of the API: '*' stands for one
+ * segment that must be a valid id, copied to id; a trailing '/' on path is
+ * tolerated). */
+bool api_match(const char *pattern, const char *path, char id[OTAGW_ID_MAX]);
+
 #endif

@@ -9,8 +9,10 @@
 #include "catalogue.h"
 
 #include <ctype.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -615,6 +617,19 @@ int catalogue_list(struct store *st, const char *product_id, unsigned page, unsi
 
 /* ---- JSON ---- */
 
+/* size as a JSON number; from 10^15 up as exact decimal text, as cJSON 1.7.15
+ * prints those doubles with 15 significant digits when that is "close
+ * enough" (2^53 would come out as 9.00719925474099e+15). */
+static bool fw_add_size(cJSON *o, uint64_t size)
+{
+	char text[24];
+
+	if (size < UINT64_C(1000000000000000))
+		return cJSON_AddNumberToObject(o, "size", (double)size) != NULL;
+	snprintf(text, sizeof(text), "%" PRIu64, size);
+	return cJSON_AddRawToObject(o, "size", text) != NULL;
+}
+
 cJSON *firmware_to_json(const struct firmware *fw)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -627,7 +642,7 @@ cJSON *firmware_to_json(const struct firmware *fw)
 	ok = ok && cJSON_AddStringToObject(o, "version", fw->version);
 	ok = ok && cJSON_AddNumberToObject(o, "versionOrder", (double)fw->version_order);
 	ok = ok && cJSON_AddStringToObject(o, "url", fw->url);
-	ok = ok && cJSON_AddNumberToObject(o, "size", (double)fw->size);
+	ok = ok && fw_add_size(o, fw->size);
 	ok = ok && cJSON_AddStringToObject(o, "sign", fw->sign);
 	ok = ok && cJSON_AddStringToObject(o, "signMethod", fw->sign_method);
 	ok = ok && cJSON_AddItemToObject(o, "properties", props);

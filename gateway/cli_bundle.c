@@ -583,7 +583,7 @@ static int entry_image(struct cli_manifest *m, struct archive *a, const struct c
 		       struct err_info *e)
 {
 	uint8_t dig[VERIFY_DIGEST_MAX];
-	uint64_t size;
+	uint64_t size = 0;      /* the analyzer cannot know a failed openat() sets errno */
 	int fd = image_open(m->dir_fd, im->file, &size, e), rc;
 
 	if (fd < 0)

@@ -418,6 +418,7 @@ static int ctl_call(struct ctl *c, const char *method, const char *path, const c
 
 	if (body && !text) {
 		fprintf(stderr, "otagw ctl: out of memory\n");
+		a->json = NULL;         /* callers delete it on every path */
 		return CLI_EXIT_FAILED;
 	}
 	r.body = text;
@@ -733,7 +734,7 @@ static int ctl_fw_props(struct ctl *c, cJSON *props)
 static int ctl_fw_body(struct ctl *c, const cJSON *base, cJSON **out)
 {
 	cJSON *b = cJSON_CreateObject(), *props = NULL;
-	uint64_t n;
+	uint64_t n = 0;         /* ctl_opt_num() sets it: the option is set (v) */
 	int rc = b ? 0 : CLI_EXIT_FAILED;
 
 	for (size_t i = 0; !rc && i < OTAGW_ARRAY_SIZE(ctl_fw_fields); i++) {

@@ -4,8 +4,10 @@
 #define LOG_MOD "core"
 #include "core.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -94,12 +96,50 @@ static int core_push_record(struct core *c, struct session *s, const struct reco
 	return rc;
 }
 
+static int core_rollout_task(struct core *c, const char *task_id);
+
 struct core_push_walk {
 	struct core *c;
 	int pushed;
 	bool first_only;
+	bool task_walk;               /* walking one task's records */
 	const char *fw;               /* core_image_ready: only this firmware */
 };
+
+/* May record r of task t start now under the task's rollout (rollout.h)?
+ * v says why not. 0, or a negative code (then it may not). */
+static int core_gate(struct core *c, const struct task *t, const struct record *r,
+		     struct rollout_verdict *v)
+{
+	struct rollout_task rt;
+	int64_t now = util_now_ms();
+	time_t secs = (time_t)(now / 1000);
+	struct tm tm;
+	int rc;
+
+	memset(v, 0, sizeof(*v));
+	v->go = true;
+	if (t->paused) {
+		v->go = false;
+		v->none_may = true;
+		v->retry_after = 60;
+		snprintf(v->why, sizeof(v->why), "the task is paused: %.120s", t->pause_reason);
+		return 0;
+	}
+	if (!t->rollout || !t->rollout[0])
+		return 0;
+	localtime_r(&secs, &tm);
+	rc = task_rollout_view(t, &rt);
+	if (!rc)
+		rc = rollout_may_start(c->st, &rt, r->wave, now, &tm, v);
+	rollout_clear(&rt.policy);
+	if (rc) {
+		v->go = false;
+		v->none_may = true;
+		LOGW("task %s: rollout decision failed: %s", t->id, otagw_strerror(rc));
+	}
+	return rc;
+}
 
 /* records_each callback: push r if its task is push-mode and its device is
  * online. Stops after one push when first_only (one upgrade at a time per
@@ -119,6 +159,16 @@ static int core_push_walk_fn(struct store *st, const struct record *r, void *ctx
 	if (tasks_get(st, r->task_id, &t, NULL))
 		return 0;
 	rc = t.mode == TASK_PUSH && t.state != TASK_CANCELED;
+	if (rc) {
+		struct rollout_verdict v;
+
+		(void)core_gate(w->c, &t, r, &v);
+		if (!v.go) {
+			task_clear(&t);
+			/* a hold or full slots: no other record of the walk may go */
+			return v.none_may && w->task_walk ? 1 : 0;
+		}
+	}
 	task_clear(&t);
 	/* devices get the gateway's own URL, so only for a cached image;
 	 * core_image_ready() pushes what waited for it */
@@ -152,7 +202,47 @@ static int core_complete(struct core *c, const struct record *r, enum record_sta
 	LOGI("device %s: record %s (task %s, version %s) is %s%s%s", r->device_id, r->id,
 	     r->task_id, r->version, record_state_name(to), reason ? ": " : "", reason ? reason : "");
 	core_push_pending(c, r->device_id);
+	core_rollout_task(c, r->task_id);   /* a slot is free, a wave may be done */
 	return 0;
+}
+
+/* One rollout pass over task_id (rollout_step), then its push-mode records
+ * are pushed into the free slots. */
+static int core_rollout_task(struct core *c, const char *task_id)
+{
+	struct err_info e = { 0 };
+	struct rollout_task rt;
+	struct task t;
+	bool changed = false, push, paused;
+	int rc;
+
+	if (tasks_get(c->st, task_id, &t, NULL))
+		return 0;
+	if (!t.rollout || !t.rollout[0] || t.state != TASK_PUBLISHED) {
+		task_clear(&t);
+		return 0;
+	}
+	push = t.mode == TASK_PUSH;
+	rc = task_rollout_view(&t, &rt);
+	paused = t.paused;
+	if (!rc)
+		rc = rollout_step(c->st, &rt, util_now_ms(), &changed, &e);
+	rollout_clear(&rt.policy);
+	task_clear(&t);
+	if (rc)
+		LOGW("task %s: %s", task_id, e.code ? err_text(&e) : otagw_strerror(rc));
+	if (changed && !tasks_get(c->st, task_id, &t, NULL)) {
+		paused = t.paused;      /* this step may have paused it */
+		task_clear(&t);
+	}
+	if (push && !paused && core_push_task(c, task_id, NULL))
+		LOGD("task %s: push after the rollout step failed", task_id);
+	return 0;
+}
+
+static int core_rollout_fn(void *ctx, const char *task_id)
+{
+	return core_rollout_task(ctx, task_id);
 }
 
 /* Tells the store's observer (the cloud outbox) about a device's report. */
@@ -234,6 +324,23 @@ static int core_on_request(struct core *c, struct session *s, const struct msg *
 		util_strlcpy(reply.code, "not_found", sizeof(reply.code));
 		util_strlcpy(reply.error_reason, CORE_NOT_FOUND_TEXT, sizeof(reply.error_reason));
 		return core_send_reply(s, &reply);
+	}
+	if (r.state == REC_WAITING || r.state == REC_FAILED) {
+		struct rollout_verdict v;
+		struct task t;
+
+		if (!tasks_get(c->st, r.task_id, &t, NULL)) {
+			(void)core_gate(c, &t, &r, &v);
+			task_clear(&t);
+			if (!v.go) {
+				/* not this device's turn: "not yet, ask again later" */
+				reply.success = false;
+				util_strlcpy(reply.code, "not_yet", sizeof(reply.code));
+				util_strlcpy(reply.error_reason, v.why, sizeof(reply.error_reason));
+				reply.retry_after = v.retry_after ? v.retry_after : 10;
+				return core_send_reply(s, &reply);
+			}
+		}
 	}
 	reply.success = true;
 	rc = core_send_reply(s, &reply);
@@ -429,7 +536,7 @@ static int core_on_chunk(struct core *c, struct session *s, const struct msg *in
 	reply.length = (uint32_t)reply.data_len;
 	reply.crc32 = (uint32_t)crc32(0L, reply.data, (uInt)reply.data_len);
 	core_derive_progress(c, s, &r, in->offset, reply.data_len, reply.size);
-	core_count_served(c, s->ops ? s->ops->name : NULL, reply.data_len);
+	core_count_served(c, s->ops->name, reply.data_len);     /* every session has ops */
 	return core_send_reply(s, &reply);
 }
 
@@ -564,7 +671,7 @@ int core_publish(struct core *c, const char *task_id, bool all, const char *cons
 
 int core_push_task(struct core *c, const char *task_id, int *pushed)
 {
-	struct core_push_walk w = { .c = c };
+	struct core_push_walk w = { .c = c, .task_walk = true };
 	struct task t;
 	int rc = tasks_get(c->st, task_id, &t, NULL);
 
@@ -624,6 +731,8 @@ int core_tick(struct core *c, int64_t now_ms, int *n)
 
 	if (!rc && *n)
 		LOGI("%d upgrade records timed out", *n);
+	if (!rc)
+		rc = tasks_each_rollout(c->st, core_rollout_fn, c);
 	return rc;
 }
 

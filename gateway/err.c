@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#undef err_set          /* err.h's model of it for clang-tidy */
+
 static const char *const otagw_texts[] = {
 	[OTAGW_ESTATE - 1000] = "illegal state transition",
 	[OTAGW_ESIGNATURE - 1000] = "signature mismatch",

@@ -40,6 +40,16 @@ const char *otagw_strerror(int code);
 /* Records code and a formatted detail in e (e may be NULL). Returns code,
  * so callers can write `return err_set(e, -EINVAL, "...")`. */
 int err_set(struct err_info *e, int code, const char *fmt, ...) OTAGW_PRINTF(3, 4);
+#ifdef __clang_analyzer__
+/* clang-tidy sees one file at a time: this tells it that err_set() returns code (else it
+ * follows paths where `return err_set(e, -EINVAL, ...)` returns 0). err.c undefines it. */
+#define err_set(e, code, ...)                                                                 \
+	__extension__({                                                                       \
+		int err_code_ = (code);                                                       \
+		(err_set)((e), err_code_, __VA_ARGS__);                                       \
+		err_code_;                                                                    \
+	})
+#endif
 
 /* Resets e to {0, ""}. NULL: no-op. */
 void err_clear(struct err_info *e);

@@ -203,17 +203,22 @@ static int im_exec1(struct images *im, const char *sql, const char *a, int64_t b
 
 /* ---- what a finished image must be ------------------------------------- */
 
+/* The value of hex digit c (checked with isxdigit() first). */
+static unsigned im_nibble(unsigned char c)
+{
+	return (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+}
+
 static int im_unhex(const char *hex, uint8_t *out, size_t n)
 {
 	if (strlen(hex) != 2 * n)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
-		unsigned v;
+		unsigned char hi = (unsigned char)hex[2 * i], lo = (unsigned char)hex[2 * i + 1];
 
-		if (!isxdigit((unsigned char)hex[2 * i]) || !isxdigit((unsigned char)hex[2 * i + 1]) ||
-		    sscanf(hex + 2 * i, "%2x", &v) != 1)
+		if (!isxdigit(hi) || !isxdigit(lo))
 			return -EINVAL;
-		out[i] = (uint8_t)v;
+		out[i] = (uint8_t)(im_nibble(hi) << 4 | im_nibble(lo));
 	}
 	return 0;
 }
@@ -983,8 +988,10 @@ void images_free(struct images *im)
 {
 	if (!im)
 		return;
-	while (im->jobs)
-		im_job_cancel(im->jobs, true);
+	for (struct images_job *j = im->jobs, *next; j; j = next) {
+		next = j->next;
+		im_job_cancel(j, true);         /* unlinks and frees j */
+	}
 	lws_sul_cancel(&im->check_sul);
 	cache_check_end(im->check);
 	for (size_t i = 0; i < im->check_n; i++)

@@ -22,7 +22,7 @@ static void json_in_quote(char *dst, size_t cap, const char *key)
 	for (; key && key[i] && i + 1 < cap; i++) {
 		unsigned char c = (unsigned char)key[i];
 
-		dst[i] = (c < 0x20 || c >= 0x7f || c == '\'') ? '?' : (char)c;
+		dst[i] = (char)((c < 0x20 || c >= 0x7f || c == '\'') ? '?' : c);
 	}
 	dst[i] = '\0';
 }

@@ -62,6 +62,18 @@ struct gw {
 	struct www www;
 };
 
+/* A config that holds a token should not be readable by everyone. */
+static void gw_check_conf_mode(const char *conf, const struct config *cfg)
+{
+	struct stat sb;
+
+	if (!conf || (!cfg->http.api_token[0] && !cfg->cloud.token[0]) || stat(conf, &sb) ||
+	    !(sb.st_mode & S_IROTH))
+		return;
+	fprintf(stderr, "otagw: warning: %s holds a token and is readable by every user: "
+		"chmod o-r %s\n", conf, conf);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: otagw [-c FILE] [-d DATA_DIR] [-v] [--version] [--help] [--print-config]\n"
@@ -107,6 +119,7 @@ static int gw_args(struct gw *g, int argc, char **argv)
 		fprintf(stderr, "otagw: %s\n", err_text(&e));
 		return -1;
 	}
+	gw_check_conf_mode(conf, &g->cfg);
 	if (data && util_strlcpy(g->cfg.gateway.data_dir, data, sizeof(g->cfg.gateway.data_dir))) {
 		fprintf(stderr, "otagw: data directory path too long\n");
 		return -1;

@@ -63,6 +63,7 @@ struct msg {
 	bool has_success;                  /* the key was present (decoders) */
 	char code[OTAGW_CODE_MAX];
 	char error_reason[OTAGW_REASON_MAX]; /* errorReason, or `message` on replies */
+	uint32_t retry_after;              /* s; failed replies "not_yet": ask again then */
 	/* headers.secureKey (first message with [tcp] auth = token) and
 	 * headers.productId (as JetLinks carries it) are read into
 	 * secure_key and product_id; secure_key is never encoded. */

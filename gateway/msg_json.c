@@ -458,6 +458,21 @@ static const msg_json_dec_step msg_json_dec_steps[] = {
 	msg_json_dec_type_fields,
 };
 
+/* Sets root[key] to s where key is absent or null. A null is replaced in
+ * place: lookups find the first of two equal keys, so one added after it
+ * would never be read. 0 or -ENOMEM. */
+static int msg_json_default(cJSON *root, const char *key, const char *s)
+{
+	cJSON *v = cJSON_CreateString(s);
+	bool ok = v && (cJSON_GetObjectItemCaseSensitive(root, key) ?
+			cJSON_ReplaceItemInObjectCaseSensitive(root, key, v) :
+			cJSON_AddItemToObject(root, key, v));
+
+	if (!ok)
+		cJSON_Delete(v);
+	return ok ? 0 : -ENOMEM;
+}
+
 /* type < 0: messageType required; else it defaults to type and, when
  * given, must equal it. */
 static int msg_json_decode_typed(const uint8_t *buf, size_t len, int type, const char *dev,
@@ -473,10 +488,10 @@ static int msg_json_decode_typed(const uint8_t *buf, size_t len, int type, const
 	msg_init(m, MSG_REPORT_FIRMWARE);
 	rc = msg_json_parse(buf, len, &root, e);
 	if (!rc && type >= 0 && !msg_json_get(root, "messageType") &&
-	    !cJSON_AddStringToObject(root, "messageType", msg_type_name((enum msg_type)type)))
+	    msg_json_default(root, "messageType", msg_type_name((enum msg_type)type)))
 		rc = err_set(e, -ENOMEM, "out of memory");
 	given = rc || !dev ? NULL : msg_json_get(root, "deviceId");
-	if (!rc && dev && !given && !cJSON_AddStringToObject(root, "deviceId", dev))
+	if (!rc && dev && !given && msg_json_default(root, "deviceId", dev))
 		rc = err_set(e, -ENOMEM, "out of memory");
 	if (given && (!cJSON_IsString(given) || strcmp(given->valuestring, dev)))
 		rc = err_set(e, -EBADMSG, "field 'deviceId': differs from the device it was sent for");
@@ -595,6 +610,8 @@ static void msg_json_put_reply(struct msg_json_w *w, const struct msg *m)
 		return;
 	msg_json_put_str(w, "code", m->code, false);
 	msg_json_put_str(w, "message", m->error_reason, false);
+	if (m->retry_after)
+		msg_json_put_uint(w, "retryAfter", m->retry_after);
 }
 
 static void msg_json_enc_report(struct msg_json_w *w, const struct msg *m)

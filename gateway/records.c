@@ -26,7 +26,8 @@ static const char *const rec_names[REC_STATE_COUNT] = {
 static const unsigned rec_moves[REC_STATE_COUNT] = {
 	[REC_WAITING] = REC_MASK(REC_PROCESSING) | REC_MASK(REC_SUCCESS) | REC_MASK(REC_CANCELED),
 	[REC_PROCESSING] = REC_MASK(REC_SUCCESS) | REC_MASK(REC_FAILED) | REC_MASK(REC_CANCELED),
-	[REC_FAILED] = REC_MASK(REC_PROCESSING),   /* retried by the device */
+	/* retried by the device (-> processing) or by a rollout (-> waiting) */
+	[REC_FAILED] = REC_MASK(REC_PROCESSING) | REC_MASK(REC_WAITING),
 };
 
 /* States a record may be created in. */
@@ -37,6 +38,9 @@ static const unsigned rec_moves[REC_STATE_COUNT] = {
 #define REC_COLS "id, task_id, device_id, firmware_id, version, version_order," \
 	" timeout_seconds, state, progress, error_reason, create_time, upgrade_time," \
 	" complete_time, update_time"
+
+/* What SELECTs read: the inserted columns, then the rollout's. */
+#define REC_SCOLS REC_COLS ", wave, attempts"
 
 /* Ids collected by a query, walked after its statement is finished. */
 struct rec_ids {
@@ -95,7 +99,7 @@ static int rec_err(int sqlite_rc)
 	return rc ? rc : -EIO;
 }
 
-/* Fills r from a row selected with REC_COLS. */
+/* Fills r from a row selected with REC_SCOLS. */
 static int rec_row(sqlite3_stmt *s, struct record *r)
 {
 	char state[16];
@@ -115,6 +119,8 @@ static int rec_row(sqlite3_stmt *s, struct record *r)
 	r->upgrade_time = sqlite3_column_int64(s, 11);
 	r->complete_time = sqlite3_column_int64(s, 12);
 	r->update_time = sqlite3_column_int64(s, 13);
+	r->wave = sqlite3_column_int(s, 14);
+	r->attempts = sqlite3_column_int(s, 15);
 	return record_state_parse(state, &r->state) ? -EIO : 0;
 }
 
@@ -141,7 +147,7 @@ static int rec_count(sqlite3_stmt *s, int64_t *out)
 
 int record_get(struct store *st, const char *id, struct record *out)
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT " REC_COLS " FROM record WHERE id = ?1");
+	sqlite3_stmt *s = store_stmt(st, "SELECT " REC_SCOLS " FROM record WHERE id = ?1");
 	int rc;
 
 	if (!s)
@@ -301,6 +307,8 @@ static void rec_apply(struct record *r, enum record_state to, const struct recor
 	}
 	if (REC_FINAL & REC_MASK(to))
 		r->complete_time = t;
+	if (to == REC_WAITING)
+		r->complete_time = 0;   /* a rollout retry */
 	r->update_time = t;
 }
 
@@ -418,7 +426,7 @@ int record_find(struct store *st, const char *device_id, unsigned state_mask,
 {
 	/* Of several: latest = highest versionOrder first, else lowest; then oldest. */
 	sqlite3_stmt *s = store_stmt(st,
-		"SELECT " REC_COLS " FROM record WHERE device_id = ?1"
+		"SELECT " REC_SCOLS " FROM record WHERE device_id = ?1"
 		" AND state IN (?2, ?3, ?4, ?5, ?6)"
 		" AND (?7 = '' OR version = ?7) AND (?8 = '' OR firmware_id = ?8)"
 		" ORDER BY CASE WHEN ?9 THEN version_order END DESC, version_order,"
@@ -732,7 +740,7 @@ int records_list(struct store *st, const char *task_id, unsigned state_mask, uns
 		"SELECT COUNT(*) FROM record WHERE (?1 IS NULL OR task_id = ?1)"
 		" AND state IN (?2, ?3, ?4, ?5, ?6)");
 	sqlite3_stmt *s = store_stmt(st,
-		"SELECT " REC_COLS " FROM record WHERE (?1 IS NULL OR task_id = ?1)"
+		"SELECT " REC_SCOLS " FROM record WHERE (?1 IS NULL OR task_id = ?1)"
 		" AND state IN (?2, ?3, ?4, ?5, ?6) ORDER BY create_time, rowid"
 		" LIMIT ?7 OFFSET ?8");
 	int rc = -EIO;
@@ -829,6 +837,8 @@ cJSON *record_to_json(const struct record *r)
 	ok = ok && cJSON_AddNumberToObject(o, "upgradeTime", (double)r->upgrade_time);
 	ok = ok && cJSON_AddNumberToObject(o, "completeTime", (double)r->complete_time);
 	ok = ok && cJSON_AddNumberToObject(o, "updateTime", (double)r->update_time);
+	ok = ok && cJSON_AddNumberToObject(o, "wave", r->wave + 1);
+	ok = ok && cJSON_AddNumberToObject(o, "retries", r->attempts);
 	ok = ok && cJSON_AddNumberToObject(o, "timeoutSeconds", (double)r->timeout_seconds);
 	if (!ok) {
 		cJSON_Delete(o);

@@ -10,6 +10,8 @@
  *   failed     -> processing (the device asked again with headers.force:
  *                 a retry; completeTime and errorReason are cleared, the
  *                 failure stays in history)
+ *              -> waiting (a rollout's retry after its delay, rollout.h;
+ *                 completeTime cleared, the failure stays in history)
  *   success, canceled: final.
  * Anything else is -OTAGW_ESTATE with a detail naming both states.
  * Must not: decide *when* to move (the core and tasks do), touch sockets. */
@@ -42,6 +44,8 @@ struct record {
 	int progress;                        /* 0-100 */
 	char error_reason[OTAGW_REASON_MAX];
 	int64_t create_time, upgrade_time, complete_time, update_time; /* ms; 0 unset */
+	int wave;                            /* rollout wave, 0-based (read only) */
+	int attempts;                        /* rollout retries so far (read only) */
 };
 
 /* Why a record changes: progress -1 keeps it; reason NULL keeps

@@ -48,7 +48,7 @@ int session_reg_new(struct session_reg **out)
 
 	if (!r)
 		return -ENOMEM;
-	r->buckets = calloc(SESSION_BUCKETS_MIN, sizeof(*r->buckets));
+	r->buckets = calloc(SESSION_BUCKETS_MIN, sizeof(struct session *));   /* of pointers */
 	if (!r->buckets) {
 		free(r);
 		return -ENOMEM;
@@ -74,7 +74,7 @@ static void session_grow(struct session_reg *r)
 
 	if (r->count < n * SESSION_LOAD || n >= SESSION_BUCKETS_MAX)
 		return;
-	r->buckets = calloc(n * 2, sizeof(*r->buckets));
+	r->buckets = calloc(n * 2, sizeof(struct session *));
 	if (!r->buckets) {
 		r->buckets = old;
 		return;

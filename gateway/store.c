@@ -6,9 +6,13 @@
 #define LOG_MOD "store"
 #include "store.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "util.h"
@@ -72,6 +76,20 @@ int store_emit_record_progress(struct store *st, const char *record_id, int prog
 		int rc = st->obs[i].ev->record_progress ?
 			 st->obs[i].ev->record_progress(st->obs[i].arg, st, record_id, progress,
 							time) : 0;
+
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int store_emit_task_event(struct store *st, const char *task_id, const char *event, int wave,
+			  const char *reason, int64_t time)
+{
+	for (size_t i = 0; i < st->nobs; i++) {
+		int rc = st->obs[i].ev->task_event ?
+			 st->obs[i].ev->task_event(st->obs[i].arg, st, task_id, event, wave, reason,
+						   time) : 0;
 
 		if (rc < 0)
 			return rc;
@@ -187,8 +205,26 @@ static const char store_v5[] =
 	" progress INTEGER NOT NULL, time INTEGER NOT NULL);"
 	"INSERT INTO settings (key, value) VALUES ('outbox_seq', '0');";
 
+/* v6: rollouts (rollout.h). A task keeps its rollout policy (JSON, '' =
+ * none), whether it is paused and why, its current wave and the failures
+ * of that wave an operator acknowledged by resuming; a record its wave and
+ * how many retries it had; task_event is the task's history of rollout decisions. */
+static const char store_v6[] =
+	"ALTER TABLE task ADD COLUMN rollout TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE task ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE task ADD COLUMN pause_reason TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE task ADD COLUMN wave INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE task ADD COLUMN ack_failed INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE record ADD COLUMN wave INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE record ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE task_event ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL, time INTEGER NOT NULL,"
+	" event TEXT NOT NULL, wave INTEGER NOT NULL DEFAULT 0, reason TEXT NOT NULL DEFAULT '');"
+	"CREATE INDEX task_event_task ON task_event (task_id, id);";
+
 static const char *const store_migrations[STORE_SCHEMA_VERSION] = { store_v1, store_v2,
-								   store_v3, store_v4, store_v5 };
+								   store_v3, store_v4, store_v5,
+								   store_v6 };
 
 static int store_exec(struct store *st, const char *sql)
 {
@@ -297,6 +333,17 @@ int store_open_version(struct store **out, const char *path, int version, struct
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return err_set(e, -ENOMEM, "out of memory");
+	/* The file holds device key hashes and the cloud cursor: owner only.
+	 * SQLite gives its -wal and -shm files the database's mode. */
+	if (strcmp(path, ":memory:")) {
+		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+		if (fd >= 0) {
+			if (fchmod(fd, 0600))
+				LOGW("cannot make %s owner-only: %s", path, strerror(errno));
+			close(fd);
+		}
+	}
 	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 			     SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {

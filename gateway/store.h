@@ -15,7 +15,7 @@
 
 #include "err.h"
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 struct store;
 
@@ -85,6 +85,9 @@ struct store_events {
 			       int progress, int64_t time);
 	/* A device reported its firmware (REPORT_FIRMWARE, READ_FIRMWARE_REPLY). */
 	int (*device_report)(void *arg, struct store *st, const struct msg *m);
+	/* A rollout decision was written (rollout_event(); wave 0-based). */
+	int (*task_event)(void *arg, struct store *st, const char *task_id, const char *event,
+			  int wave, const char *reason, int64_t time);
 };
 #define STORE_OBSERVERS_MAX 4
 /* -ENOSPC when STORE_OBSERVERS_MAX are there. */
@@ -97,6 +100,8 @@ int store_emit_record_changed(struct store *st, const struct record *r, const ch
 int store_emit_record_progress(struct store *st, const char *record_id, int progress,
 			       int64_t time);
 int store_emit_device_report(struct store *st, const struct msg *m);
+int store_emit_task_event(struct store *st, const char *task_id, const char *event, int wave,
+			  const char *reason, int64_t time);
 
 /* Cheap liveness probe for health checks: reads the schema version back.
  * 0, or -EIO when the file cannot be read. */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "catalogue.h"
 #include "json_in.h"
@@ -22,8 +23,8 @@
 #define TASK_NAMES_LEN 200        /* bytes of them, within OTAGW_ERR_TEXT_MAX */
 
 #define TASK_WCOLS "id, firmware_id, product_id, name, mode, timeout_seconds, description," \
-	" state, create_time"
-#define TASK_COLS TASK_WCOLS ", origin"
+	" state, create_time, rollout"
+#define TASK_COLS TASK_WCOLS ", origin, paused, pause_reason, wave, ack_failed"
 
 static const char *const task_modes[] = { [TASK_PUSH] = "push", [TASK_PULL] = "pull" };
 static const char *const task_states[] = {
@@ -32,7 +33,7 @@ static const char *const task_states[] = {
 	[TASK_CANCELED] = "canceled",
 };
 static const char *const task_keys[] = { "id", "name", "mode", "timeoutSeconds",
-					 "description" };
+					 "description", "rollout" };
 
 /* One publish: the task, its firmware, the tally, and what was wrong with
  * the listed ids (reported after all of them were looked at). */
@@ -58,6 +59,7 @@ void task_clear(struct task *t)
 	if (!t)
 		return;
 	free(t->description);
+	free(t->rollout);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -98,9 +100,14 @@ static int task_row(sqlite3_stmt *s, struct task *t)
 	t->timeout_seconds = sqlite3_column_int64(s, 5);
 	t->state = (enum task_state)state;
 	t->create_time = sqlite3_column_int64(s, 8);
-	t->cloud = !strcmp((const char *)sqlite3_column_text(s, 9) ?: "", "cloud");
+	t->cloud = !strcmp((const char *)sqlite3_column_text(s, 10) ?: "", "cloud");
+	t->paused = sqlite3_column_int(s, 11) != 0;
+	store_col_str(s, 12, t->pause_reason, sizeof(t->pause_reason));
+	t->wave = sqlite3_column_int(s, 13);
+	t->ack_failed = sqlite3_column_int64(s, 14);
 	t->description = store_col_dup(s, 6);
-	return t->description ? 0 : -ENOMEM;
+	t->rollout = store_col_dup(s, 9);
+	return t->description && t->rollout ? 0 : -ENOMEM;
 }
 
 /* Steps s once and expects SQLITE_DONE. */
@@ -114,6 +121,26 @@ static int task_exec(sqlite3_stmt *s)
 }
 
 /* ---- create ---- */
+
+/* The "rollout" object, checked and stored normalised ("" = none). */
+static int task_parse_rollout(const cJSON *body, struct task *t, struct err_info *e)
+{
+	struct rollout r;
+	cJSON *o;
+	int rc = rollout_parse(cJSON_GetObjectItemCaseSensitive(body, "rollout"), &r, e);
+
+	if (rc)
+		return rc;
+	o = r.set ? rollout_to_json(&r) : NULL;
+	t->rollout = !r.set ? strdup("") : o ? cJSON_PrintUnformatted(o) : NULL;
+	cJSON_Delete(o);
+	rollout_clear(&r);
+	if (!t->rollout)
+		return err_set(e, -ENOMEM, "out of memory");
+	if (strlen(t->rollout) > ROLLOUT_TEXT_MAX)
+		return err_set(e, -EINVAL, "field 'rollout': longer than %d bytes", ROLLOUT_TEXT_MAX);
+	return 0;
+}
 
 /* Fills the caller-settable fields of t from body. */
 static int task_parse(const cJSON *body, struct task *t, struct err_info *e)
@@ -141,13 +168,15 @@ static int task_parse(const cJSON *body, struct task *t, struct err_info *e)
 		return rc;
 	if (!t->description)
 		t->description = strdup("");
-	return t->description ? 0 : err_set(e, -ENOMEM, "out of memory");
+	if (!t->description)
+		return err_set(e, -ENOMEM, "out of memory");
+	return task_parse_rollout(body, t, e);
 }
 
 static int task_insert(struct store *st, const struct task *t, struct err_info *e)
 {
 	sqlite3_stmt *s = store_stmt(st,
-		"INSERT INTO task (" TASK_WCOLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+		"INSERT INTO task (" TASK_WCOLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
 	int rc;
 
 	if (!s)
@@ -161,6 +190,7 @@ static int task_insert(struct store *st, const struct task *t, struct err_info *
 	store_bind_str(s, 7, t->description);
 	store_bind_str(s, 8, task_states[t->state]);
 	sqlite3_bind_int64(s, 9, t->create_time);
+	store_bind_str(s, 10, t->rollout ? t->rollout : "");
 	rc = task_exec(s);
 	store_done(s);
 	if (rc == -EEXIST)
@@ -254,6 +284,15 @@ cJSON *task_to_json(const struct task *t, const int64_t counts[REC_STATE_COUNT])
 	ok = ok && cJSON_AddStringToObject(o, "state", state ? state : "");
 	ok = ok && cJSON_AddNumberToObject(o, "createTime", (double)t->create_time);
 	ok = ok && cJSON_AddStringToObject(o, "origin", t->cloud ? "cloud" : "local");
+	if (ok && t->rollout && t->rollout[0]) {
+		cJSON *r = cJSON_Parse(t->rollout);
+
+		ok = r && cJSON_AddItemToObject(o, "rollout", r);
+		if (!ok)
+			cJSON_Delete(r);
+		ok = ok && cJSON_AddBoolToObject(o, "paused", t->paused);
+		ok = ok && cJSON_AddStringToObject(o, "pauseReason", t->pause_reason);
+	}
 	if (ok && counts)
 		ok = task_counts_json(o, counts);
 	if (!ok) {
@@ -530,6 +569,27 @@ static int task_pub_load(struct store *st, const char *id, struct task_pub *p,
 	return catalogue_get(st, p->t.firmware_id, &p->fw, e);
 }
 
+/* A task with a rollout: its records go into waves, and the publish is
+ * its first event. */
+static int task_pub_rollout(struct store *st, struct task_pub *p, struct err_info *e)
+{
+	struct rollout_task rt;
+	char why[96];
+	int rc;
+
+	if (!p->t.rollout || !p->t.rollout[0])
+		return 0;
+	if (task_rollout_view(&p->t, &rt))
+		return err_set(e, -EIO, "task %s: its rollout policy cannot be read", p->t.id);
+	rc = rollout_assign_waves(st, p->t.id, &rt.policy);
+	snprintf(why, sizeof(why), "%d added, %d already in, %d up to date", p->res->added,
+		 p->res->already, p->res->up_to_date);
+	if (!rc)
+		rc = rollout_event(st, p->t.id, util_now_ms(), "published", p->t.wave, why);
+	rollout_clear(&rt.policy);
+	return rc ? err_set(e, rc, "task %s: cannot place its records in waves", p->t.id) : 0;
+}
+
 int tasks_publish(struct store *st, const char *id, bool all, const char *const *ids, size_t n,
 		  struct task_publish_result *res, struct err_info *e)
 {
@@ -550,6 +610,8 @@ int tasks_publish(struct store *st, const char *id, bool all, const char *const 
 		rc = all ? task_pub_all(st, &p, e) : task_pub_ids(st, &p, ids, n, e);
 	if (!rc)
 		rc = task_set_state(st, id, TASK_PUBLISHED, e);
+	if (!rc)
+		rc = task_pub_rollout(st, &p, e);
 	if (rc) {
 		store_rollback(st);
 	} else {
@@ -599,6 +661,26 @@ int tasks_set_cloud(struct store *st, const char *id)
 	return store_exec1(st, "UPDATE task SET origin = 'cloud' WHERE id = ?1", id);
 }
 
+/* Adds "rolloutStatus" (wave, slots, hold) to o. */
+static int task_status_json(struct store *st, const struct task *t, cJSON *o)
+{
+	struct rollout_task rt;
+	int64_t now = util_now_ms();
+	time_t secs = (time_t)(now / 1000);
+	struct tm tm;
+	cJSON *s = NULL;
+
+	localtime_r(&secs, &tm);
+	if (!task_rollout_view(t, &rt))
+		s = rollout_status_json(st, &rt, now, &tm);
+	rollout_clear(&rt.policy);
+	if (!s || !cJSON_AddItemToObject(o, "rolloutStatus", s)) {
+		cJSON_Delete(s);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 cJSON *tasks_json(struct store *st, const char *id, struct err_info *e)
 {
 	int64_t counts[REC_STATE_COUNT];
@@ -613,8 +695,129 @@ cJSON *tasks_json(struct store *st, const char *id, struct err_info *e)
 		return NULL;
 	}
 	o = task_to_json(&t, counts);
+	if (o && t.rollout && t.rollout[0] && task_status_json(st, &t, o)) {
+		cJSON_Delete(o);
+		o = NULL;
+	}
 	task_clear(&t);
 	if (!o)
 		err_set(e, -ENOMEM, "out of memory");
 	return o;
+}
+
+int task_rollout_view(const struct task *t, struct rollout_task *rt)
+{
+	memset(rt, 0, sizeof(*rt));
+	rt->id = t->id;
+	rt->published = t->state == TASK_PUBLISHED;
+	rt->canceled = t->state == TASK_CANCELED;
+	rt->push = t->mode == TASK_PUSH;
+	rt->paused = t->paused;
+	rt->wave = t->wave;
+	rt->ack_failed = t->ack_failed;
+	return rollout_load(t->rollout, &rt->policy);
+}
+
+/* Failures of t's current wave with no retry left (what a resume acknowledges). */
+static int task_wave_failed(struct store *st, const struct task *t, const struct rollout *r,
+			    int64_t *n)
+{
+	sqlite3_stmt *s = store_stmt(st,
+		"SELECT COUNT(*) FROM record WHERE task_id = ?1 AND state = 'failed'"
+		" AND attempts >= ?2 AND (?3 < 0 OR wave = ?3)");
+	int rc;
+
+	if (!s)
+		return -EIO;
+	store_bind_str(s, 1, t->id);
+	sqlite3_bind_int(s, 2, (int)r->retries);
+	sqlite3_bind_int(s, 3, r->nwaves ? t->wave : -1);
+	rc = sqlite3_step(s);
+	*n = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	store_done(s);
+	return rc == SQLITE_ROW ? 0 : -EIO;
+}
+
+static int task_set_paused(struct store *st, const char *id, bool paused, const char *reason,
+			   struct err_info *e)
+{
+	struct rollout_task rt;
+	struct task t;
+	int64_t acked = 0;
+	sqlite3_stmt *s;
+	int rc = tasks_get(st, id, &t, e);
+
+	if (rc)
+		return rc;
+	if (t.state != TASK_PUBLISHED || t.paused == paused) {
+		rc = err_set(e, -OTAGW_ESTATE, "task %s is %s", id,
+			     t.state != TASK_PUBLISHED ? task_state_name(t.state) :
+			     paused ? "already paused" : "not paused");
+		task_clear(&t);
+		return rc;
+	}
+	rc = task_rollout_view(&t, &rt);
+	if (!rc && !paused)
+		rc = task_wave_failed(st, &t, &rt.policy, &acked);
+	rollout_clear(&rt.policy);
+	s = rc ? NULL : store_stmt(st, "UPDATE task SET paused = ?2, pause_reason = ?3,"
+				   " ack_failed = CASE WHEN ?2 THEN ack_failed ELSE ?4 END"
+				   " WHERE id = ?1");
+	if (s) {
+		store_bind_str(s, 1, id);
+		sqlite3_bind_int(s, 2, paused);
+		store_bind_str(s, 3, paused ? reason : "");
+		sqlite3_bind_int64(s, 4, acked);
+		rc = task_exec(s);
+		store_done(s);
+	} else if (!rc) {
+		rc = -EIO;
+	}
+	if (!rc)
+		rc = rollout_event(st, id, util_now_ms(), paused ? "paused" : "resumed", t.wave,
+				   paused ? reason : "by the operator");
+	task_clear(&t);
+	return rc ? err_set(e, rc, "task %s: cannot %s", id, paused ? "pause" : "resume") : 0;
+}
+
+int tasks_pause(struct store *st, const char *id, const char *reason, struct err_info *e)
+{
+	return task_set_paused(st, id, true, reason, e);
+}
+
+int tasks_resume(struct store *st, const char *id, struct err_info *e)
+{
+	return task_set_paused(st, id, false, "", e);
+}
+
+int tasks_each_rollout(struct store *st, int (*fn)(void *ctx, const char *id), void *ctx)
+{
+	sqlite3_stmt *s = store_stmt(st,
+		"SELECT id FROM task WHERE rollout != '' AND state = 'published' ORDER BY create_time");
+	char (*ids)[OTAGW_ID_MAX] = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	if (!s)
+		return -EIO;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			char (*nids)[OTAGW_ID_MAX] = realloc(ids, (cap ? cap * 2 : 16) * sizeof(*ids));
+
+			if (!nids) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			ids = nids;
+			cap = cap ? cap * 2 : 16;
+		}
+		store_col_str(s, 0, ids[n++], OTAGW_ID_MAX);
+	}
+	store_done(s);
+	/* walked after the statement is done: fn may write */
+	for (size_t i = 0; rc == SQLITE_DONE && i < n; i++)
+		if (fn(ctx, ids[i]) < 0)
+			break;
+	free(ids);
+	return rc == SQLITE_DONE ? 0 : -EIO;
 }

@@ -16,6 +16,7 @@
 #include "err.h"
 #include "otagw_limits.h"
 #include "records.h"
+#include "rollout.h"
 #include "store.h"
 
 enum task_mode { TASK_PUSH, TASK_PULL };
@@ -32,6 +33,11 @@ struct task {
 	enum task_state state;
 	int64_t create_time;          /* ms */
 	bool cloud;                   /* made by the cloud (origin "cloud") */
+	char *rollout;                /* owned: the rollout policy's JSON, "" = none */
+	bool paused;                  /* by its failure threshold or an operator */
+	char pause_reason[OTAGW_ERR_TEXT_MAX];
+	int wave;                     /* current rollout wave, 0-based */
+	int64_t ack_failed;           /* failures of the wave acknowledged by a resume */
 };
 
 struct task_publish_result {
@@ -45,7 +51,8 @@ const char *task_mode_name(enum task_mode m);
 const char *task_state_name(enum task_state s);
 
 /* Validates body {name*, mode* "push"|"pull", timeoutSeconds, description,
- * id} and inserts a task for firmware_id. -ENOENT unknown firmware. */
+ * id, rollout (rollout.h)} and inserts a task for firmware_id. -ENOENT
+ * unknown firmware. */
 int tasks_create(struct store *st, const char *firmware_id, const cJSON *body,
 		 struct task *out, struct err_info *e) OTAGW_MUST_CHECK;
 int tasks_get(struct store *st, const char *id, struct task *out,
@@ -69,5 +76,16 @@ cJSON *task_to_json(const struct task *t, const int64_t counts[REC_STATE_COUNT])
 /* Task id's JSON with its per-state counts (GET /api/tasks/{id}); NULL
  * with e set (-ENOENT, -EIO, -ENOMEM). The caller deletes it. */
 cJSON *tasks_json(struct store *st, const char *id, struct err_info *e);
+
+/* t's rollout view (rt->id borrows t->id; rollout_clear(&rt->policy) after). */
+int task_rollout_view(const struct task *t, struct rollout_task *rt) OTAGW_MUST_CHECK;
+/* Pauses (by an operator: reason) or resumes a published task, with a
+ * task_event. Resuming acknowledges the failures of the current wave so
+ * its failure threshold counts from there. -OTAGW_ESTATE when the task is
+ * not published or already in that state. */
+int tasks_pause(struct store *st, const char *id, const char *reason, struct err_info *e) OTAGW_MUST_CHECK;
+int tasks_resume(struct store *st, const char *id, struct err_info *e) OTAGW_MUST_CHECK;
+/* fn(ctx, id) for each published task with a rollout policy. */
+int tasks_each_rollout(struct store *st, int (*fn)(void *ctx, const char *id), void *ctx) OTAGW_MUST_CHECK;
 
 #endif

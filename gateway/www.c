@@ -14,8 +14,6 @@
 
 #include "log.h"
 
-#define WWW_PATH_MAX 256
-
 static const struct {
 	const char *ext;
 	const char *type;
@@ -64,12 +62,15 @@ static int www_error(struct http_resp *resp, int status, const char *text)
 /* Checks the url path and turns it into a path relative to the directory:
  * segments of [A-Za-z0-9._-] not starting with '.', no empty segment.
  * "/" and extension-less paths map to index.html. 0, or -EINVAL. */
-static int www_rel_path(const char *path, char out[WWW_PATH_MAX])
+int www_rel_path(const char *path, char out[WWW_PATH_MAX])
 {
 	const char *p = path + 1, *last = p;
-	size_t n = strlen(p);
+	size_t n;
 
-	if (path[0] != '/' || n >= WWW_PATH_MAX)
+	if (path[0] != '/')
+		return -EINVAL;
+	n = strlen(p);
+	if (n >= WWW_PATH_MAX)
 		return -EINVAL;
 	if (!n || p[n - 1] == '/') {
 		/* "/" or a directory-like path: the console's entry point */

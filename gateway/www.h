@@ -28,4 +28,10 @@ void www_close(struct www *w);
 /* The http_handler for "/"; ctx is a struct www. */
 int www_handle(void *ctx, const struct http_req *req, struct http_resp *resp);
 
+/* exposed for tests/fuzz */
+#define WWW_PATH_MAX 256
+/* Checks the url path and turns it into a path relative to the directory
+ * (index.html for "/" and extension-less paths) in out: 0, or -EINVAL. */
+int www_rel_path(const char *path, char out[WWW_PATH_MAX]) OTAGW_MUST_CHECK;
+
 #endif

@@ -1301,7 +1301,8 @@ static void bj_watch_cb(lws_sorted_usec_list_t *sul)
 	}
 	if (d)
 		closedir(d);
-	memcpy(b->seen, next, nnext * sizeof(next[0]));
+	if (nnext)              /* else next[] is unwritten: no read of it at all */
+		memcpy(b->seen, next, nnext * sizeof(next[0]));
 	b->nseen = nnext;
 	lws_sul_schedule(b->ctx, 0, &b->sul_watch, bj_watch_cb,
 			 (lws_usec_t)b->import_interval * LWS_US_PER_SEC);

@@ -179,6 +179,19 @@ static int ob_record_progress(void *arg, struct store *st, const char *record_id
 	return rc == SQLITE_DONE ? 0 : store_errno(rc);
 }
 
+static int ob_enc_task_event(uint64_t seq, const void *arg, char **out, size_t *len)
+{
+	return proto_enc_task_event(seq, 0, arg, out, len);
+}
+
+static int ob_task_event(void *arg, struct store *st, const char *task_id, const char *event,
+			 int wave, const char *reason, int64_t time)
+{
+	struct proto_task_event ev = { task_id, event, wave + 1, reason, time };
+
+	return ob_add(arg, "TASK_EVENT", ob_enc_task_event, &ev);
+}
+
 static int ob_device_report(void *arg, struct store *st, const struct msg *m)
 {
 	struct outbox *ob = arg;
@@ -191,6 +204,7 @@ const struct store_events outbox_events = {
 	.record_changed = ob_record_changed,
 	.record_progress = ob_record_progress,
 	.device_report = ob_device_report,
+	.task_event = ob_task_event,
 };
 
 /* ---- API -------------------------------------------------------------------- */
@@ -335,8 +349,10 @@ int outbox_next(struct outbox *ob, uint64_t after, char **frame, size_t *len, ui
 	store_done(s);
 	if (rc == SQLITE_DONE)
 		return -ENOENT;
-	if (rc != SQLITE_ROW)
-		return store_errno(rc);
+	if (rc != SQLITE_ROW) { /* never 0 here: *frame was not written */
+		rc = store_errno(rc);
+		return rc < 0 ? rc : -EIO;
+	}
 	return *frame ? 0 : -ENOMEM;
 }
 

@@ -249,6 +249,9 @@ static int proto_dec_task_create(const cJSON *root, struct proto_down *d, struct
 		return rc;
 	proto_take_body((cJSON *)root, "task", d);
 	cJSON_DeleteItemFromObjectCaseSensitive(d->body, "firmwareId");
+	/* a second one would stay in the body: the first is the one read */
+	if (cJSON_GetObjectItemCaseSensitive(d->body, "firmwareId"))
+		return err_set(e, -EBADMSG, "in 'task': duplicate field 'firmwareId'");
 	return 0;
 }
 
@@ -793,6 +796,22 @@ int proto_enc_record_state(uint64_t seq, int64_t timestamp, const struct proto_r
 	proto_put_nonneg(&w, "progress", r->progress, 100);
 	proto_put_str(&w, "errorReason", r->error_reason, OTAGW_REASON_MAX - 1, false);
 	proto_put_nonneg(&w, "time", r->time ? r->time : util_now_ms(), (int64_t)PROTO_INT_MAX);
+	return proto_end(&w, out, out_len);
+}
+
+int proto_enc_task_event(uint64_t seq, int64_t timestamp, const struct proto_task_event *ev,
+			 char **out, size_t *out_len)
+{
+	struct proto_w w;
+
+	if (!proto_out_ok(ev, out, out_len))
+		return -EINVAL;
+	proto_begin(&w, seq, true, "TASK_EVENT", timestamp);
+	proto_put_id(&w, "taskId", ev->task_id);
+	proto_put_str(&w, "event", ev->event, 16, true);
+	proto_put_nonneg(&w, "wave", ev->wave, 1000);
+	proto_put_str(&w, "reason", ev->reason, OTAGW_REASON_MAX - 1, false);
+	proto_put_nonneg(&w, "time", ev->time ? ev->time : util_now_ms(), (int64_t)PROTO_INT_MAX);
 	return proto_end(&w, out, out_len);
 }
 

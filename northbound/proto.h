@@ -180,6 +180,20 @@ struct proto_record_state {
 int proto_enc_record_state(uint64_t seq, int64_t timestamp, const struct proto_record_state *r,
 			   char **out, size_t *out_len) OTAGW_MUST_CHECK;
 
+/* A rollout decision (rollout.h): event is one of published, hold, open,
+ * wave, paused, resumed, aborted. */
+struct proto_task_event {
+	const char *task_id;            /* id */
+	const char *event;              /* 1..16 bytes */
+	int wave;                       /* 1-based */
+	const char *reason;             /* NULL or "": omitted; <= 1024 bytes */
+	int64_t time;                   /* ms, 0 = now */
+};
+
+/* TASK_EVENT. */
+int proto_enc_task_event(uint64_t seq, int64_t timestamp, const struct proto_task_event *ev,
+			 char **out, size_t *out_len) OTAGW_MUST_CHECK;
+
 struct proto_progress_item {
 	const char *device_id;          /* id */
 	int progress;                   /* 0..100 */

@@ -593,6 +593,7 @@ void http_dev_free(struct http_dev *d)
 	while (d->polls) {
 		struct http_poll *p = d->polls;
 
+		d->polls = p->next;     /* as http_poll_free() would, but visibly to the analyzer */
 		if (p->def)
 			http_poll_answer(p, NULL);
 		p->def = NULL;

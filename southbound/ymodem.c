@@ -46,6 +46,8 @@
 
 /* Name, NUL, size, NUL always fit in a 1024-byte block 0. */
 _Static_assert(YMODEM_NAME_MAX + YM_DEC_MAX <= YM_LONG, "block 0 too small for the name");
+/* Both sides expand to the same numbers: that is what it checks.
+ * NOLINTNEXTLINE(misc-redundant-expression) */
 _Static_assert(YMODEM_FRAME_MAX == YM_HDR + YM_LONG + YM_CRC, "frame size");
 
 /* What an answer byte does in one state; NULL / false: ignored. */

@@ -79,6 +79,8 @@ UP_KEYS = {
     "PROGRESS_BATCH": ({"seq", "messageType", "timestamp", "taskId", "items", "counts"}, set()),
     "GATEWAY_STATUS": ({"seq", "messageType", "timestamp", "version", "uptime", "online",
                         "devices", "cache", "outbox"}, set()),
+    "TASK_EVENT": ({"seq", "messageType", "timestamp", "taskId", "event", "wave", "time"},
+                   {"reason"}),
     "REPLY": ({"seq", "messageType", "timestamp", "messageId", "success"},
               {"replyTo", "code", "message", "result"}),
     "ERROR": ({"messageType", "timestamp", "code"}, {"message", "messageId"}),
@@ -160,6 +162,12 @@ def _check_fields(msg, mtype, gateway_id):
             p.append("GATEWAY_STATUS: bad online")
         if not isinstance(cache, dict) or set(cache) != {"usedBytes", "quotaBytes", "images"}:
             p.append("GATEWAY_STATUS: bad cache")
+    elif mtype == "TASK_EVENT":
+        if not is_id(g("taskId")) or g("event") not in (
+                "published", "hold", "open", "wave", "paused", "resumed", "aborted"):
+            p.append("TASK_EVENT: bad taskId/event")
+        if not is_int(g("wave"), 1, 1000) or not is_int(g("time")):
+            p.append("TASK_EVENT: wave/time out of range")
     elif mtype == "REPLY":
         if not is_id(g("messageId")) or not isinstance(g("success"), bool):
             p.append("REPLY: bad messageId/success")

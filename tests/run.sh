@@ -36,13 +36,13 @@ count_tap() {
 
 # The pytest suite against one daemon binary; counts from its JUnit XML.
 run_pytest() {
-	local bin=$1 label=$2 xml counts
+	local bin=$1 label=$2 dir=${3:-tests/it} xml counts
 	xml=$(mktemp)
 	# 100 kill -9 runs on the plain build, 20 on the slower sanitized one
 	local runs=100
 	case "$bin" in */san/*) runs=20 ;; esac
 	OTAGW_CRASH_RUNS=${OTAGW_CRASH_RUNS:-$runs} OTAGW_BIN="$bin" timeout 1200 /usr/bin/python3 -m pytest -q -p no:cacheprovider \
-		--junitxml="$xml" tests/it >"$xml.log" 2>&1
+		--junitxml="$xml" "$dir" >"$xml.log" 2>&1
 	counts=$(/usr/bin/python3 - "$xml" <<'PY'
 import sys, xml.etree.ElementTree as ET
 try:
@@ -93,6 +93,14 @@ for b in "$@"; do
 	run_pytest "$PWD/$b/otagw" "integration${b#build} (pytest, $b/otagw)"
 done
 run_console "$PWD/build/otagw" "console (playwright, build/otagw)"
+# cppcheck and clang-tidy (.clang-tidy) over every source file
+out=$(timeout 600 tests/lint/analyze.sh 2>&1)
+count_tap "$out" $? "static analysis (cppcheck, clang-tidy)"
+# libFuzzer targets: the checked-in corpora as regressions, then a short run each
+out=$(timeout 900 make -s fuzz-ci 2>&1)
+count_tap "$out" $? "fuzz (corpora + short runs)"
+# install layout, systemd unit, OpenWrt and Yocto packaging, make dist
+run_pytest "$PWD/build/otagw" "packaging (pytest, tests/pkg)" tests/pkg
 
 [ ${#failed_names[@]} -ne 0 ] && printf 'failed: %s\n' "${failed_names[@]}"
 echo "$pass passed, $fail failed"

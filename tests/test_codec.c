@@ -590,7 +590,9 @@ static const struct hostile_frame hostile_frames[] = {
 	/* length: refused from the header alone */
 	HF(codec_frame, "OG\x01\x01\0\0\0\0\xff\xff\xff\xff\0\0\0\0", T_MAX, -EMSGSIZE),
 	HF(codec_frame, "OG\x01\x02\0\0\0\0\xff\xff\xff\xff\0\0\0\0", T_MAX, -EMSGSIZE),
-	HF(codec_frame, "OG\x01\x01\0\0\0\0\xff\xff\xff\xf0\0\0\0\0", SIZE_MAX, 0),
+	/* 2^32 - 16 bytes fit a 64-bit size_t, not a 32-bit one (armhf) */
+	HF(codec_frame, "OG\x01\x01\0\0\0\0\xff\xff\xff\xf0\0\0\0\0", SIZE_MAX,
+	   sizeof(size_t) > 4 ? 0 : -EMSGSIZE),
 	HF(codec_frame, "OG\x01\x01\0\0\0\0\0\x01\0\0\0\0\0\0", T_MAX, -EMSGSIZE),
 	HF(codec_frame, "OG\x01\x01\0\0\0\0\0\0\xff\xf1\0\0\0\0", T_MAX, -EMSGSIZE),
 	HF(codec_frame, "OG\x01\x01\0\0\0\0\0\0\xff\xf0\0\0\0\0", T_MAX, 0),

@@ -947,6 +947,39 @@ static void test_child_roundtrip(void **state)
 	proto_down_clear(&d);
 }
 
+static void test_enc_task_event(void **state)
+{
+	static const char *const keys[] = { "seq", "messageType", "timestamp", "taskId", "event",
+					    "wave", "reason", "time", NULL };
+	static const char *const keys_noreason[] = { "seq", "messageType", "timestamp", "taskId",
+						     "event", "wave", "time", NULL };
+	struct proto_task_event ev = { "t1", "paused", 2, "wave 2: 3 of 9 failed", 1700000100190LL };
+	char *out;
+	size_t n;
+	cJSON *o;
+
+	(void)state;
+	assert_int_equal(proto_enc_task_event(51, 1700000100200LL, &ev, &out, &n), 0);
+	o = parse_keys(out, n, keys);
+	assert_int_equal(jnum(o, "seq"), 51);
+	assert_string_equal(jstr(o, "messageType"), "TASK_EVENT");
+	assert_string_equal(jstr(o, "event"), "paused");
+	assert_int_equal(jnum(o, "wave"), 2);
+	assert_string_equal(jstr(o, "reason"), "wave 2: 3 of 9 failed");
+	cJSON_Delete(o);
+	free(out);
+	ev.reason = "";
+	assert_int_equal(proto_enc_task_event(52, 1, &ev, &out, &n), 0);
+	cJSON_Delete(parse_keys(out, n, keys_noreason));
+	free(out);
+	/* a bad task id or an empty event is refused */
+	ev.task_id = "not an id";
+	assert_int_equal(proto_enc_task_event(53, 1, &ev, &out, &n), -EINVAL);
+	ev.task_id = "t1";
+	ev.event = "";
+	assert_int_equal(proto_enc_task_event(53, 1, &ev, &out, &n), -EINVAL);
+}
+
 static void test_enc_record_state(void **state)
 {
 	static const char *const keys[] = { "seq", "messageType", "timestamp", "taskId",
@@ -1334,6 +1367,7 @@ int main(void)
 		cmocka_unit_test(test_enc_child),
 		cmocka_unit_test(test_child_roundtrip),
 		cmocka_unit_test(test_enc_record_state),
+		cmocka_unit_test(test_enc_task_event),
 		cmocka_unit_test(test_enc_progress),
 		cmocka_unit_test(test_enc_progress_max),
 		cmocka_unit_test(test_enc_status),

@@ -590,6 +590,29 @@ test('edit and delete firmware; a refused delete shows the API\'s error', async 
 	await shot(page, '13-after-delete');
 });
 
+test('a rollout task shows its wave and slots; pause and resume on its board', async () => {
+	await seedDevice(gwA, 'r1');
+	await seedDevice(gwA, 'r2');
+	const task = await gwA.ok('POST', `firmware/${FW_ID}/tasks`, {
+		name: 'Line 2 rollout', mode: 'pull',
+		rollout: { maxConcurrent: 1, waves: [{ percent: 50 }, { percent: 50 }] },
+	});
+	await gwA.ok('POST', `tasks/${task.id}/publish`, { deviceIds: ['r1', 'r2'] });
+	const page = await open(gwA, 'tasks/' + task.id);
+	const line = tid(page, 'task-rollout');
+	await until(async () => /Wave 1 of 2/.test(await text(line)) && /slots 0\/1/.test(await text(line)),
+		'the rollout line');
+	await tid(page, 'task-pause').click();
+	await until(async () => /Paused: paused by the operator/.test(await text(line)), 'paused on the board');
+	eq((await gwA.ok('GET', 'tasks/' + task.id)).paused, true, 'the task is paused');
+	await shot(page, 'rollout-paused');
+	await tid(page, 'task-resume').click();
+	await until(async () => !/Paused/.test(await text(line)), 'resumed on the board');
+	eq((await gwA.ok('GET', 'tasks/' + task.id)).paused, false, 'the task runs again');
+	const ev = (await gwA.ok('GET', `tasks/${task.id}/events`)).items.map((e) => e.event);
+	eq(ev.join(','), 'published,paused,resumed', 'the decisions in the task events');
+});
+
 test('language: English <-> 中文, remembered, default from the browser', async () => {
 	const page = await open(gwA, 'tasks/' + st.task);
 	await tid(page, 'card-d1').waitFor();

@@ -467,3 +467,27 @@ def test_concurrent_clients(gw):
     assert not any(t.is_alive() for t in threads), "clients still waiting after 30 s"
     assert not errors, errors[:5]
     assert gw.ok("GET", "/api/devices?size=1")["total"] == 200
+
+
+def test_database_is_owner_only(gw):
+    """otagw.db holds device key hashes: 0600 whatever the umask, and its
+    WAL follows (README "Security review")."""
+    import stat
+    db = os.path.join(gw.data_dir, "otagw.db")
+    assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
+    wal = db + "-wal"
+    if os.path.exists(wal):
+        assert stat.S_IMODE(os.stat(wal).st_mode) == 0o600
+
+
+def test_world_readable_token_config_warns(gw_factory):
+    g = gw_factory(token="tok-" + "x" * 12, start=False)
+    os.chmod(g.config, 0o644)
+    g.start()
+    g.wait_ready()
+    assert "holds a token and is readable by every user" in g.stderr()
+    g.stop()
+    os.chmod(g.config, 0o640)
+    g.start()
+    g.wait_ready()
+    assert g.stderr().count("readable by every user") == 1

@@ -4,7 +4,7 @@
 // update cards in place: the same DOM node moves between columns, so focus
 // and an open history stay put. A click on a card shows the device's history
 // for this task.
-import { get, getAll, enc } from '../api.js';
+import { api, get, getAll, enc } from '../api.js';
 import { t } from '../i18n.js';
 import { h, badge, openDialog, progressBar, setProgress, fmtTime, pageHeader, table } from '../ui.js';
 import { STATES, countsLine, taskActions } from './firmware-detail.js';
@@ -92,7 +92,32 @@ export function mount(root, params, ctx) {
 
 	function renderSummary() {
 		summary.replaceChildren(...countsLine(task.counts),
-			h('span', { class: 'muted', text: ' ' + t('task.total', { n: task.counts ? task.counts.total : 0 }) }));
+			h('span', { class: 'muted', text: ' ' + t('task.total', { n: task.counts ? task.counts.total : 0 }) }),
+			...rolloutLine());
+	}
+
+	// The rollout (issue 13): wave, slots, why it waits or paused; pause/resume.
+	function rolloutLine() {
+		const rs = task.rolloutStatus;
+		if (!rs) return [];
+		const parts = [t('ro.wave', { w: rs.wave, n: rs.waves })];
+		if (rs.maxConcurrent) parts.push(t('ro.slots', { busy: rs.slotsInUse, max: rs.maxConcurrent }));
+		if (task.paused) parts.push(t('ro.paused', { why: task.pauseReason }));
+		else if (rs.hold) parts.push(t('ro.hold', { why: rs.hold }));
+		const act = async (what) => {
+			try {
+				task = await api('POST', `tasks/${enc(id)}/${what}`);
+				renderHead();
+			} catch (e) {
+				ctx.error(e);
+			}
+		};
+		const btn = task.state === 'published' && h('button', {
+			type: 'button', 'data-testid': task.paused ? 'task-resume' : 'task-pause',
+			text: t(task.paused ? 'ro.resume' : 'ro.pause'), onclick: () => act(task.paused ? 'resume' : 'pause'),
+		});
+		return [h('span', { class: task.paused ? 'rollout paused' : 'rollout', 'data-testid': 'task-rollout',
+			text: ' · ' + parts.join(' · ') + ' ' }), ...(btn ? [btn] : [])];
 	}
 
 	async function refresh() {
