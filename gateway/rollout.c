@@ -711,23 +711,33 @@ int rollout_step(struct store *st, const struct rollout_task *t, int64_t now, bo
 		rc = rollout_retries(st, t, now, changed, e);
 	if (rc || t->paused)
 		return rc < 0 && !e->code ? err_set(e, rc, "rollout of task %s", t->id) : rc;
-	if (rollout_tally(st, t, t->wave, &c))
-		return err_set(e, -EIO, "cannot count the records of task %s", t->id);
-	failed = c.failed - t->ack_failed;
-	if (t->policy.failure_threshold >= 0 && c.total && failed > 0 &&
-	    failed * 100 >= (int64_t)t->policy.failure_threshold * c.total) {
-		snprintf(why, sizeof(why), "wave %d: %lld of %lld failed (failureThreshold %d%%)",
-			 t->wave + 1, (long long)c.failed, (long long)c.total,
-			 t->policy.failure_threshold);
+	/* Every started wave is judged for failures (a wave's failures may come
+	 * after the next wave started); the ones a resume acknowledged do not
+	 * pause the task again until a new failure comes. */
+	failed = 0;
+	why[0] = '\0';
+	for (int w = 0; w <= (t->policy.nwaves ? t->wave : 0); w++) {
+		if (rollout_tally(st, t, w, &c))
+			return err_set(e, -EIO, "cannot count the records of task %s", t->id);
+		failed += c.failed;
+		if (!why[0] && t->policy.failure_threshold >= 0 && c.total && c.failed &&
+		    c.failed * 100 >= (int64_t)t->policy.failure_threshold * c.total)
+			snprintf(why, sizeof(why), "wave %d: %lld of %lld failed "
+				 "(failureThreshold %d%%)", w + 1, (long long)c.failed,
+				 (long long)c.total, t->policy.failure_threshold);
+	}
+	if (why[0] && failed > t->ack_failed) {
 		*changed = true;
 		return rollout_pause(st, t, now, why) ? err_set(e, -EIO, "cannot pause") : 0;
 	}
+	if (rollout_tally(st, t, t->wave, &c))
+		return err_set(e, -EIO, "cannot count the records of task %s", t->id);
 	if (t->wave + 1 >= (int)(t->policy.nwaves ? t->policy.nwaves : 1))
 		return 0;
 	need = (c.total * t->policy.success_threshold + 99) / 100;
 	if (c.success >= need) {
 		sqlite3_stmt *s = store_stmt(st,
-			"UPDATE task SET wave = wave + 1, ack_failed = 0 WHERE id = ?1 AND wave = ?2");
+			"UPDATE task SET wave = wave + 1 WHERE id = ?1 AND wave = ?2");
 
 		if (!s)
 			return err_set(e, -EIO, "cannot start the next wave");

@@ -718,13 +718,13 @@ int task_rollout_view(const struct task *t, struct rollout_task *rt)
 	return rollout_load(t->rollout, &rt->policy);
 }
 
-/* Failures of t's current wave with no retry left (what a resume acknowledges). */
+/* Failures of t's started waves with no retry left (what a resume acknowledges). */
 static int task_wave_failed(struct store *st, const struct task *t, const struct rollout *r,
 			    int64_t *n)
 {
 	sqlite3_stmt *s = store_stmt(st,
 		"SELECT COUNT(*) FROM record WHERE task_id = ?1 AND state = 'failed'"
-		" AND attempts >= ?2 AND (?3 < 0 OR wave = ?3)");
+		" AND attempts >= ?2 AND (?3 < 0 OR wave <= ?3)");
 	int rc;
 
 	if (!s)

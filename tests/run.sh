@@ -39,8 +39,9 @@ run_pytest() {
 	local bin=$1 label=$2 dir=${3:-tests/it} xml counts
 	xml=$(mktemp)
 	# 100 kill -9 runs on the plain build, 20 on the slower sanitized one
-	local runs=100
-	case "$bin" in */san/*) runs=20 ;; esac
+	local runs=100 kills=200
+	case "$bin" in */san/*) runs=20 kills=40 ;; esac
+	OTAGW_CONSISTENCY_KILLS=${OTAGW_CONSISTENCY_KILLS:-$kills} \
 	OTAGW_CRASH_RUNS=${OTAGW_CRASH_RUNS:-$runs} OTAGW_BIN="$bin" timeout 1200 /usr/bin/python3 -m pytest -q -p no:cacheprovider \
 		--junitxml="$xml" "$dir" >"$xml.log" 2>&1
 	counts=$(/usr/bin/python3 - "$xml" <<'PY'

@@ -143,7 +143,10 @@ def test_waves_failure_threshold_pause_and_resume(tcpgw, tmp_path):
                                                  {"percent": 60}],
                                        "successThreshold": 70, "failureThreshold": 20})
     g.ok("POST", "/api/tasks/%s/publish" % t["id"], {"all": True})
-    behaviours = [(i, {"fail_always": i in ("w03", "w04")}) for i in ids]
+    # the two that fail do so at once, the others take a while: the failure
+    # threshold is crossed before wave 2 could reach its success threshold
+    behaviours = [(i, {"fail_always": True, "delay": (0.0, 0.01)}) if i in ("w03", "w04")
+                  else (i, {"delay": (0.3, 0.5)}) for i in ids]
 
     def paused():
         return g.ok("GET", "/api/tasks/%s" % t["id"])["paused"]
