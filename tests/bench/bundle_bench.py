@@ -39,6 +39,7 @@ sys.path.insert(0, os.path.join(TESTS, "it"))
 
 import bundlegen  # noqa: E402
 import benchd  # noqa: E402
+import benchtab  # noqa: E402
 import otagw_it  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -242,9 +243,12 @@ def main():
           "after it %.1f MiB/s, ratio %.2f)"
           % ("bundle import, %d MiB tar.gz (gunzip+sha256+cache)" % MB, rate, ref, rate / ref,
              r["daemon"], r["tar"], ref_sync, rate / ref_sync))
+    benchtab.row("bundle: import, %d MiB tar.gz (gunzip+sha256+cache)" % MB, rate, "MiB/s",
+                 ref, "tar -xzf of the same file to disk", target=("ratio", ">=", 0.8))
     print("%-52s %8.1f MiB/s %8.1f MiB/s %8.2f  (POST upload to the spool %.2f s + import; "
           "reference: tar -xzf)" % ("bundle upload + import, end to end", e2e, ref, e2e / ref,
                                     r["upload"]))
+    benchtab.row("bundle: upload + import, end to end", e2e, "MiB/s", ref, "tar -xzf")
     peak = max(r["rss_upload"], r["rss_import"])
     flat = peak - r["rss_idle"] < FLAT
     print("%-52s %10.1f MiB %10.1f MiB %8.2f  (max while uploading %.1f MiB, while importing "
@@ -254,11 +258,16 @@ def main():
              peak / max(1, r["rss_idle"]), mib(r["rss_upload"]), mib(r["rss_import"]),
              mib(r["rss_after"]), "flat" if flat else "NOT FLAT", "<" if flat else ">=",
              FLAT >> 20, r["samples"]))
+    benchtab.row("bundle: daemon RSS growth during the import", mib(peak - r["rss_idle"]),
+                 "MiB", note="idle %.1f MiB, peak %.1f MiB" % (mib(r["rss_idle"]), mib(peak)),
+                 target=("figure", "<", FLAT >> 20))
     print("%-52s %10.1f MiB %10.1f MiB %8.2f  (RssAnon: RSS without shared library pages; "
           "reference: the idle daemon)"
           % ("daemon private memory during the import", mib(r["anon_max"]), mib(r["anon_idle"]),
              r["anon_max"] / max(1, r["anon_idle"])))
     if r["lat_max"] is not None:
+        benchtab.row("bundle: slowest GET /api/health during the import", r["lat_max"] * 1000,
+                     "ms", note="%d requests" % r["lat_n"])
         print("%-52s %11.0f ms %14s %8s  (slowest of %d GET /api/health answered while the "
               "import ran)" % ("API latency during the import", r["lat_max"] * 1000, "-", "-",
                                r["lat_n"]))

@@ -32,6 +32,7 @@ sys.path.insert(0, IT)
 
 import cachesrv  # noqa: E402
 import otagw_it  # noqa: E402
+import benchtab  # noqa: E402
 
 HOST = "127.0.0.1"
 MiB = 1 << 20
@@ -205,6 +206,12 @@ def main():
               "otagw: receive + SHA-256 + write + fsync)" % (
                   "hashing cost: PUT /api/firmware/{id}/image", t_up * 1000 / mib,
                   t_sum * 1000 / mib, t_sum / t_up))
+        benchtab.row("cache: download from nginx, %d MiB (publish -> ready)" % mib, mib / t_gw,
+                     "MiB/s", mib / t_curl, "curl -o of the same file",
+                     target=("ratio", ">=", 0.9))
+        benchtab.row("cache: hashing cost, PUT image (recv+sha256+write+fsync)",
+                     t_up * 1000 / mib, "ms/MiB", t_sum * 1000 / mib, "sha256sum of the file",
+                     ratio=t_sum / t_up, note="ratio = sha256sum time / otagw time")
     finally:
         if d:
             d.stop()

@@ -51,6 +51,7 @@ sys.path.insert(0, os.path.join(TESTS, "it"))
 
 import devsim  # noqa: E402
 import benchd  # noqa: E402
+import benchtab  # noqa: E402
 import otagw_it  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -502,11 +503,19 @@ def main():
              r["updates_made"], r["updates_made"] / max(1, r["pb_frames"]), scale,
              r["updates_made"], r["flood_s"], r["updates_made"] / r["flood_s"],
              100 * r["daemon_cpu"], r["pb_items"], r["max_items"]))
+    benchtab.row("cloud: progress frames upstream, %d devices" % r["n"], r["pb_frames"],
+                 "frames", r["updates_made"], "one frame per update",
+                 ratio=r["updates_made"] / max(1, r["pb_frames"]),
+                 target=("ratio", ">=", 20), note="ratio = times fewer; " + scale)
     print("%-52s %10.1f MiB %10.1f MiB %8.1fx  (target >= 20x fewer; reference: the "
           "canonical per-update CHILD frame, %.0f B avg, per update)"
           % ("cloud progress bytes upstream", r["pb_bytes"] / 1048576.0,
              r["ref_bytes"] / 1048576.0, r["ref_bytes"] / max(1, r["pb_bytes"]),
              r["ref_bytes"] / max(1, r["updates_made"])))
+    benchtab.row("cloud: progress bytes upstream", r["pb_bytes"] / 1048576.0, "MiB",
+                 r["ref_bytes"] / 1048576.0, "one CHILD frame per update",
+                 ratio=r["ref_bytes"] / max(1, r["pb_bytes"]), target=("ratio", ">=", 20),
+                 note="ratio = times fewer")
     print("%-52s %12d fr %12d fr %8.0fx  (every upstream frame during the flood, %.1f MiB, "
           "incl. the probes' RECORD_STATE and GATEWAY_STATUS)"
           % ("cloud frames upstream, all types", r["up_frames"], r["updates_made"],
@@ -516,18 +525,26 @@ def main():
         if not xs:
             print("%-52s %14s %14s %8s  (no samples)" % ("state change -> RECORD_STATE, " +
                                                         label, "-", "-", "-"))
+            benchtab.row("cloud: state change -> cloud p99, " + label, None, "ms",
+                         target=("figure", "<", 1000), note="no samples")
             continue
         p50, p99 = pct(xs, 0.5), pct(xs, 0.99)
         print("%-52s %9.1f ms p50 %7.0f ms p99 %8.2f  (p99 vs target 1000 ms; %d changes, "
               "max %.1f ms, %d lost)" % ("state change -> RECORD_STATE, " + label,
                                          1000 * p50, 1000 * p99, p99 / 1.0, len(xs),
                                          1000 * max(xs), r[key + "_lost"]))
+        benchtab.row("cloud: state change -> cloud p99, " + label, 1000 * p99, "ms",
+                     note="p50 %.1f ms, %d changes, %d lost" % (1000 * p50, len(xs),
+                                                                r[key + "_lost"]),
+                     target=("figure", "<", 1000))
     rate = r["queued"] / r["publish_s"]
     ref = r["queued"] / r["ref_insert_s"]
     print("%-52s %12.0f/s %12.0f/s %8.2f  (publish to %d devices: %d RECORD_STATE queued in "
           "%.2f s; reference: SQLite alone, same frames, one transaction)"
           % ("outbox insert rate (state changes queued)", rate, ref, rate / ref,
              r["queued"], r["queued"], r["publish_s"]))
+    benchtab.row("cloud: outbox insert rate (publish, %d devices)" % r["queued"], rate, "/s",
+                 ref, "SQLite alone, same frames, one transaction")
     print("%-52s %12.0f/s %14s %8s  (publish -> all %d at the simulator, acked one by one)"
           % ("upstream delivery rate (RECORD_STATE frames)", r["queued"] / r["deliver_s"],
              "-", "-", r["queued"]))

@@ -38,6 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "it"))
 
 import otagw_it  # noqa: E402
+import benchtab  # noqa: E402
 
 HOST = "127.0.0.1"
 DUR = int(float(os.environ.get("BENCH_SECONDS", "10")))
@@ -290,6 +291,14 @@ def main():
                     conns, who, fmt(r["mib_s"], "%.0f"), fmt(r["p99_ms"], "%.2f"),
                     fmt(r["rps"], "%.1f"), fmt(r["cpu"], "%.0f"), fmt(r["wrk_cpu"], "%.0f"),
                     rr))
+            for who, tgt, what in (("nginx sendfile", 1.0, "nginx 1 worker, sendfile on"),
+                                   ("nginx buffers", 0.9,
+                                    "nginx 1 worker, sendfile off, output_buffers 2 64k")):
+                benchtab.row("http: GET /images, 16 MiB, %d conn%s vs %s"
+                             % (conns, "s" if conns > 1 else "", who), res["otagw"]["mib_s"],
+                             "MiB/s", res[who]["mib_s"], what, target=("ratio", ">=", tgt),
+                             note="p99 %s ms vs %s ms" % (fmt(res["otagw"]["p99_ms"], "%.2f"),
+                                                          fmt(res[who]["p99_ms"], "%.2f")))
 
         # device messages
         for i in range(1, DEVICES + 1):
@@ -331,6 +340,11 @@ def main():
                     conns, "otagw POST " + topic, fmt(r["rps"], "%.0f"),
                     fmt(r["p99_ms"], "%.2f"), fmt(r["cpu"], "%.0f"), fmt(r["wrk_cpu"], "%.0f"),
                     ratio(r["rps"], ref["rps"])))
+                benchtab.row("http: POST firmware/%s, %d conn%s" % (topic, conns,
+                                                                   "s" if conns > 1 else ""),
+                             r["rps"], "req/s", ref["rps"],
+                             "nginx return 200 for the same POST (HTTP alone)",
+                             note="p99 %s ms" % fmt(r["p99_ms"], "%.2f"))
 
         h = g.ok("GET", "/api/health")
         print("\notagw health after the runs: %s" % h.get("status"))

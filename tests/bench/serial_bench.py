@@ -30,6 +30,7 @@ sys.path.insert(0, TESTS)
 sys.path.insert(0, os.path.join(TESTS, "it"))
 
 import benchd  # noqa: E402
+import benchtab  # noqa: E402
 import otagw_it  # noqa: E402
 import ptyrelay  # noqa: E402
 import serialdev  # noqa: E402
@@ -228,9 +229,15 @@ def main():
               "pair; rz's own ~3 s of timers are in both; otagw with ymodem_timeout = 3; "
               "%.0f KiB/s vs %.0f KiB/s)"
               % (label, g, f, g / f, RUNS, BIG / 1024 / g, BIG / 1024 / f))
+        benchtab.row("serial: 1 MiB to rz --ymodem over a pty", BIG / 1024 / g, "KiB/s",
+                     BIG / 1024 / f, "lrzsz sb --ymodem -k to the same rz",
+                     target=("ratio", ">=", 0.95))
     else:
         print("%-52s %14s %14s %8s  (FAILED: %s)" % (label, "-", "-", "-",
                                                      out.get("gw_err") or out.get("ref_err")))
+        benchtab.row("serial: 1 MiB to rz --ymodem over a pty", None, "KiB/s",
+                     target=("ratio", ">=", 0.95),
+                     note="FAILED: %s" % (out.get("gw_err") or out.get("ref_err")))
     label = "serial: 64 KiB to rz at 115200 baud (paced relay)"
     if out["paced"]:
         secs = out["paced"][0]
@@ -246,8 +253,14 @@ def main():
               "each way (115200 baud 8N1) through tests/it/ptyrelay.py; ratio = fraction of "
               "the line used, from rz start to rz exit (%.2f s)%s)"
               % (label, rate / 1024, LINE_RATE / 1024.0, rate / LINE_RATE, secs, note))
+        benchtab.row("serial: 64 KiB to rz at 115200 baud", rate / 1024, "KiB/s",
+                     LINE_RATE / 1024.0, "the line rate (115200 8N1)" + note.replace(
+                         "; sb --ymodem -k through the same relay", "; sb gets"),
+                     target=("ratio", ">=", 0.95))
     else:
         print("%-52s %14s %14s %8s  (FAILED: %s)" % (label, "-", "-", "-", out.get("paced_err")))
+        benchtab.row("serial: 64 KiB to rz at 115200 baud", None, "KiB/s",
+                     target=("ratio", ">=", 0.95), note="FAILED: %s" % out.get("paced_err"))
     return 0
 
 

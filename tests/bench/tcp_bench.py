@@ -35,6 +35,7 @@ sys.path.insert(0, os.path.join(TESTS, "it"))
 
 import devsim  # noqa: E402
 import benchd  # noqa: E402
+import benchtab  # noqa: E402
 import otagw_it  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -313,21 +314,30 @@ def main():
           "daemon CPU %.0f %%, client CPU %.0f %%)"
           % ("tcp messages through the core (jsonline)", rt * 3, "-", "-", N, f["secs"], rt,
              f["daemon_cpu"] * 100, f["client_cpu"] * 100))
+    benchtab.row("tcp: messages through the core, %d devices" % N, rt * 3, "msg/s",
+                 note="no reference; report/progress round trips")
     per = (f["rss_idle"] - f["rss_empty"]) / max(1, N)
     print("%-52s %10.1f MiB %10.1f MiB %8.2f  (target < 8 MiB; reference: the same daemon with "
           "no connection; %.1f KiB/connection; %.1f MiB while busy%s)"
           % ("daemon RSS, %d idle tcp connections" % N, mib(f["rss_idle"]), mib(f["rss_empty"]),
              f["rss_idle"] / max(1, f["rss_empty"]), per / 1024, mib(f["rss_busy"]),
              "" if f["sessions_ok"] else "; WARNING: not all sessions came up"))
+    benchtab.row("tcp: daemon RSS, %d idle connections" % N, mib(f["rss_idle"]), "MiB",
+                 mib(f["rss_empty"]), "same daemon, no connection", target=("figure", "<", 8))
     print("%-52s %10.1f MiB %10.1f MiB %8.2f  (RssAnon: RSS without shared library pages; "
           "target < 8 MiB; reference: the same daemon with no connection)"
           % ("daemon private memory, %d idle tcp connections" % N, mib(f["anon_idle"]),
              mib(f["anon_empty"]), f["anon_idle"] / max(1, f["anon_empty"])))
+    benchtab.row("tcp: daemon private memory (RssAnon), %d idle" % N, mib(f["anon_idle"]),
+                 "MiB", mib(f["anon_empty"]), "same daemon, no connection",
+                 target=("figure", "<", 8))
     for w in WINDOWS:
         label = "chunk delivery, frame 64 KiB, %d in flight" % w
         if not c.get("window%d" % w):
             print("%-52s %14s %14s %8s  (FAILED: %s)" % (label, "-", "-", "-",
                                                        c.get("window%d_error" % w)))
+            benchtab.row("tcp: " + label, None, "MiB/s", note="FAILED: %s"
+                         % c.get("window%d_error" % w))
             continue
         rate = IMAGE_SIZE / c["window%d" % w] / 1048576
         if c["ref"]:
@@ -336,9 +346,13 @@ def main():
                   "TCP-LISTEN of the same 16 MiB into a plain Python socket reader; "
                   "devsim client CPU %.0f %%)" % (label, rate, refrate, rate / refrate,
                                                   100 * c["window%d_cpu" % w]))
+            benchtab.row("tcp: " + label, rate, "MiB/s", refrate,
+                         "socat -u OPEN:file TCP-LISTEN, same 16 MiB")
         else:
             print("%-52s %8.1f MiB/s %14s %8s  (%s)" % (label, rate, "-", "-",
                                                        c.get("ref_error")))
+            benchtab.row("tcp: " + label, rate, "MiB/s", note="socat reference failed: %s"
+                         % c.get("ref_error"))
     return 0
 
 
