@@ -53,6 +53,13 @@ struct core {
 	struct core_counters counters;
 };
 
+/* Every transport calls this first thing when its connection is writeable,
+ * before it sends anything: the changes made so far reach the disk first
+ * (store_flush(): one group commit per loop pass, not one per message), so
+ * no reply, push or upstream frame tells a peer of a change that a crash
+ * could still undo. Cheap when nothing is pending. */
+void core_sync(struct core *c);
+
 /* A transport sent n bytes of an image to a device (HTTP GET, YMODEM);
  * in-band chunks are counted by the core itself. */
 void core_count_served(struct core *c, const char *transport, uint64_t n);

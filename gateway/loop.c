@@ -54,7 +54,17 @@ struct loop {
 	lws_usec_t lag_due;
 	uint64_t lag_count, lag_buckets[LOOP_LAG_BUCKETS];
 	double lag_sum_s, lag_max_s;
+	/* group commit: called after every pass and before every send */
+	int (*flush)(void *arg);
+	void *flush_arg;
 };
+
+/* Before a send: whatever it tells the peer is on disk first. */
+static void loop_flush(struct loop *l)
+{
+	if (l->flush)
+		(void)l->flush(l->flush_arg);   /* a failure is logged by its owner */
+}
 
 #define LOOP_LAG_PERIOD_MS 100
 const double loop_lag_bounds[LOOP_LAG_BUCKETS] = { 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5 };
@@ -521,6 +531,7 @@ static int loop_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void 
 		http_conn_dispatch(wsi, hc);
 		return 0;
 	case LWS_CALLBACK_HTTP_WRITEABLE:
+		loop_flush(l);
 		return http_conn_writeable(wsi, hc);
 	case LWS_CALLBACK_CLOSED_HTTP:
 		if (hc)
@@ -767,7 +778,10 @@ static int loop_live_cb(struct lws *wsi, enum lws_callback_reasons reason, void 
 			live_conn_receive(lc, in, len);
 		return 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
-		return lc->loop ? live_conn_writeable(lc) : 0;
+		if (!lc->loop)
+			return 0;
+		loop_flush(lc->loop);
+		return live_conn_writeable(lc);
 	case LWS_CALLBACK_CLOSED:
 		if (lc->loop)
 			live_conn_unlink(lc);
@@ -953,12 +967,22 @@ int loop_stream(struct loop *l, const struct http_stream_ops *ops, void *ctx)
 	return 0;
 }
 
+void loop_set_flush(struct loop *l, int (*fn)(void *arg), void *arg)
+{
+	l->flush = fn;
+	l->flush_arg = arg;
+}
+
 int loop_run(struct loop *l)
 {
-	while (!l->stop)
+	int rc = 0;
+
+	while (!l->stop && !rc) {
 		if (lws_service(l->ctx, 0) < 0)
-			return -EIO;
-	return 0;
+			rc = -EIO;
+		loop_flush(l);
+	}
+	return rc;
 }
 
 void loop_stop(struct loop *l)

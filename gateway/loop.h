@@ -80,6 +80,10 @@ int loop_live_send(struct loop *l, const char *text, size_t len) OTAGW_MUST_CHEC
 /* Admitted clients. */
 size_t loop_live_clients(const struct loop *l);
 
+/* fn(arg) is called after every pass of the loop and before every response
+ * or live frame is written (the daemon's group commit, store_flush()); it
+ * must be cheap when there is nothing to do. NULL: none. */
+void loop_set_flush(struct loop *l, int (*fn)(void *arg), void *arg);
 /* Runs until SIGINT/SIGTERM or loop_stop(). 0 on a clean stop. */
 int loop_run(struct loop *l);
 void loop_stop(struct loop *l);

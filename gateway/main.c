@@ -378,6 +378,11 @@ static int gw_open_console(struct gw *g)
 	return 0;
 }
 
+static int gw_flush(void *st)
+{
+	return store_flush(st);
+}
+
 static int gw_open(struct gw *g)
 {
 	struct loop_cfg lc = { .http_bind = g->cfg.http.bind, .http_port = g->cfg.http.port };
@@ -426,6 +431,12 @@ static int gw_open(struct gw *g)
 		return -1;
 	}
 	loop_timer_start(g->loop, &g->tick, g->cfg.gateway.timeout_check * 1000, gw_tick, g);
+	/* Group commit from here on: one WAL sync per loop pass (store.h). */
+	if (store_set_batching(g->st, true)) {
+		LOGE("cannot switch the store to group commit");
+		return -1;
+	}
+	loop_set_flush(g->loop, gw_flush, g->st);
 	return 0;
 }
 

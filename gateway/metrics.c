@@ -293,6 +293,22 @@ static void m_cache(struct metrics *m, struct metrics_out *o)
 	       "Image download attempts that failed and were retried.", (double)s.retries);
 }
 
+static void m_store(struct metrics *m, struct metrics_out *o)
+{
+	struct store_batch_stats bs;
+
+	store_batch_stats(m->api->st, &bs);
+	mo_one(o, "otagw_store_commits_total", "counter",
+	       "Group commits of the database (one per event-loop pass with changes).",
+	       (double)bs.commits);
+	mo_one(o, "otagw_store_syncs_total", "counter",
+	       "Of those, commits that synced the write-ahead log (not only progress).",
+	       (double)bs.syncs);
+	mo_one(o, "otagw_store_commit_failures_total", "counter",
+	       "Group commits that failed, their changes lost (see the log).",
+	       (double)bs.failures);
+}
+
 static void metrics_page(struct metrics *m, struct metrics_out *o)
 {
 	metrics_family(o, "otagw_build_info", "gauge", "The running otagw's version.");
@@ -304,6 +320,7 @@ static void metrics_page(struct metrics *m, struct metrics_out *o)
 	m_transports(m, o);
 	m_loop(m, o);
 	m_cache(m, o);
+	m_store(m, o);
 	for (size_t i = 0; i < m->nsources; i++)
 		m->sources[i].fn(m->sources[i].arg, o);
 }

@@ -35,6 +35,14 @@ struct store {
 		void *arg;
 	} obs[STORE_OBSERVERS_MAX];
 	bool relaxed;         /* the open outermost transaction is relaxed */
+	/* group commit (store_set_batching) */
+	bool batching;        /* outermost transactions join the batch */
+	bool batch_open;      /* BEGIN IMMEDIATE of the batch done, not committed */
+	bool in_relaxed;      /* the open outermost savepoint is relaxed */
+	int64_t batch_start;  /* sqlite3_total_changes64() at the batch's BEGIN */
+	int64_t relaxed_mark; /* ... at the relaxed savepoint's start */
+	int64_t relaxed_n;    /* changes made inside relaxed savepoints */
+	uint64_t commits, syncs, flush_fail;
 };
 
 int store_add_events(struct store *st, const struct store_events *ev, void *arg)
@@ -379,6 +387,7 @@ void store_close(struct store *st)
 		sqlite3_finalize(st->cache[i].stmt);
 	while (st->depth > 0)
 		store_rollback(st);
+	(void)store_flush(st);
 	sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 	sqlite3_close(st->db);
 	free(st);
@@ -427,10 +436,50 @@ void store_done(sqlite3_stmt *stmt)
 		sqlite3_reset(stmt);
 }
 
+/* SQLite may end a transaction by itself (SQLITE_FULL, IOERR, NOMEM): then
+ * the batch, and every savepoint in it, is gone. */
+static bool store_batch_lost(struct store *st)
+{
+	if (!st->batch_open || !sqlite3_get_autocommit(st->db))
+		return false;
+	LOGE("the database ended the open batch (an I/O error?): its changes are lost");
+	st->batch_open = false;
+	st->depth = 0;
+	st->flush_fail++;
+	return true;
+}
+
+/* The outermost begin of a batching store: opens the batch when none is
+ * open, then a savepoint in it. */
+static int store_batch_begin(struct store *st, bool relaxed)
+{
+	int rc;
+
+	(void)store_batch_lost(st);
+	if (!st->batch_open) {
+		rc = store_exec(st, "BEGIN IMMEDIATE");
+		if (rc)
+			return rc;
+		st->batch_open = true;
+		st->batch_start = sqlite3_total_changes64(st->db);
+		st->relaxed_n = 0;
+	}
+	rc = store_exec(st, "SAVEPOINT tx");
+	if (rc)
+		return rc;
+	st->depth = 1;
+	st->in_relaxed = relaxed;
+	st->relaxed_mark = sqlite3_total_changes64(st->db);
+	return 0;
+}
+
 int store_begin(struct store *st)
 {
-	int rc = store_exec(st, st->depth ? "SAVEPOINT tx" : "BEGIN IMMEDIATE");
+	int rc;
 
+	if (st->batching && !st->depth)
+		return store_batch_begin(st, false);
+	rc = store_exec(st, st->depth ? "SAVEPOINT tx" : "BEGIN IMMEDIATE");
 	if (!rc)
 		st->depth++;
 	return rc;
@@ -442,6 +491,8 @@ int store_begin_relaxed(struct store *st)
 
 	if (st->depth)
 		return store_begin(st);
+	if (st->batching)
+		return store_batch_begin(st, true);
 	rc = store_exec(st, "PRAGMA synchronous = NORMAL");
 	if (!rc)
 		rc = store_begin(st);
@@ -462,32 +513,114 @@ static void store_unrelax(struct store *st)
 		LOGE("cannot restore synchronous = FULL");
 }
 
+/* The outermost savepoint of a batch ends: count what a relaxed one did. */
+static void store_batch_release(struct store *st)
+{
+	if (st->in_relaxed)
+		st->relaxed_n += sqlite3_total_changes64(st->db) - st->relaxed_mark;
+	st->in_relaxed = false;
+}
+
 int store_commit(struct store *st)
 {
 	int rc;
 
 	if (st->depth <= 0)
 		return -EINVAL;
-	rc = store_exec(st, st->depth > 1 ? "RELEASE tx" : "COMMIT");
+	if (store_batch_lost(st))
+		return -EIO;
+	rc = store_exec(st, st->depth > 1 || st->batch_open ? "RELEASE tx" : "COMMIT");
 	if (rc) {
 		store_rollback(st);
 		return rc;
 	}
 	st->depth--;
+	if (st->batch_open && !st->depth)
+		store_batch_release(st);
 	store_unrelax(st);
 	return 0;
 }
 
 void store_rollback(struct store *st)
 {
-	if (st->depth <= 0)
+	if (st->depth <= 0 || store_batch_lost(st))
 		return;
-	if (st->depth > 1)
+	if (st->depth > 1 || st->batch_open)
 		store_exec(st, "ROLLBACK TO tx; RELEASE tx");
 	else
 		store_exec(st, "ROLLBACK");
 	st->depth--;
+	if (st->batch_open && !st->depth)
+		store_batch_release(st);
 	store_unrelax(st);
+}
+
+/* Makes the committed WAL durable: what synchronous = FULL does at each
+ * commit, done once for the batch, through SQLite's own file object. */
+static int store_sync_wal(struct store *st)
+{
+	sqlite3_file *wal = NULL;
+	int rc = sqlite3_file_control(st->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
+
+	if (rc != SQLITE_OK || !wal || !wal->pMethods)
+		return 0;       /* no WAL open (:memory:, or nothing written yet) */
+	rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL);
+	if (rc != SQLITE_OK) {
+		LOGE("cannot sync the write-ahead log: %s", sqlite3_errstr(rc));
+		return store_errno(rc);
+	}
+	st->syncs++;
+	return 0;
+}
+
+int store_flush(struct store *st)
+{
+	bool strict;
+	int rc;
+
+	if (!st || !st->batch_open)
+		return 0;
+	if (st->depth)
+		return -EBUSY;  /* a transaction of a caller is open: not now */
+	if (store_batch_lost(st))
+		return -EIO;
+	strict = sqlite3_total_changes64(st->db) - st->batch_start != st->relaxed_n;
+	rc = store_exec(st, "COMMIT");
+	if (rc) {
+		LOGE("group commit failed: the changes of this pass are lost");
+		(void)store_exec(st, "ROLLBACK");
+		st->batch_open = false;
+		st->flush_fail++;
+		return rc;
+	}
+	st->batch_open = false;
+	st->commits++;
+	return strict ? store_sync_wal(st) : 0;
+}
+
+int store_set_batching(struct store *st, bool on)
+{
+	int rc;
+
+	if (st->depth)
+		return -EBUSY;
+	rc = store_flush(st);
+	if (rc || st->batching == on)
+		return rc;
+	/* Commits no longer wait for the disk; store_flush() syncs the WAL
+	 * itself when the batch holds more than relaxed changes. */
+	rc = store_exec(st, on ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL");
+	if (!rc)
+		st->batching = on;
+	return rc;
+}
+
+void store_batch_stats(const struct store *st, struct store_batch_stats *out)
+{
+	out->commits = st->commits;
+	out->syncs = st->syncs;
+	out->failures = st->flush_fail;
+	out->open = st->batch_open;
 }
 
 int store_bind_str(sqlite3_stmt *stmt, int idx, const char *s)

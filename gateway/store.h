@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* store.h - the one SQLite database of a gateway: open in WAL mode with
  * synchronous=FULL, forward migrations by PRAGMA user_version, a cache of
- * prepared statements, and nestable transactions (savepoints).
+ * prepared statements, nestable transactions (savepoints) and, in the
+ * daemon, group commit (one commit and WAL sync per event-loop pass).
  * Every SQL text handed to store_stmt() must be a string literal (the cache is
  * keyed by its address) with bound parameters: no SQL is ever built from input.
  * Must not: know what the tables mean (modules own their rows), open sockets. */
@@ -49,6 +50,29 @@ int store_commit(struct store *st) OTAGW_MUST_CHECK;
  * ordinary commit makes it durable too. Nested, it is a plain savepoint. */
 int store_begin_relaxed(struct store *st) OTAGW_MUST_CHECK;
 void store_rollback(struct store *st);
+
+/* Group commit (STYLE rule 9: batch writes). With batching on, the outermost
+ * store_begin()/store_begin_relaxed() joins one open transaction (the
+ * batch; each caller's transaction is a savepoint in it, committed or rolled
+ * back on its own) and writes outside any store_begin() join it too. The
+ * batch ends at store_flush(): COMMIT, then one sync of the WAL unless every
+ * change in it was made under store_begin_relaxed(). The daemon flushes
+ * after every pass of its event loop and before anything is sent to a peer
+ * (core_sync()), so no peer learns of a change before it is on disk, at one
+ * sync per pass instead of one per change. A failed flush loses the pass's
+ * changes (logged, counted). Batching off: every outermost commit is a
+ * synchronous=FULL COMMIT (the command-line tools, the tests).
+ * store_set_batching() and store_flush() refuse (-EBUSY) while a caller's
+ * transaction is open; store_flush() with no batch open is a no-op. */
+int store_set_batching(struct store *st, bool on) OTAGW_MUST_CHECK;
+int store_flush(struct store *st);
+struct store_batch_stats {
+	uint64_t commits;   /* batches committed */
+	uint64_t syncs;     /* of them, WAL syncs done */
+	uint64_t failures;  /* batches lost to a failed commit */
+	bool open;          /* a batch is open now */
+};
+void store_batch_stats(const struct store *st, struct store_batch_stats *out);
 
 /* Runs one statement sql (a literal) with ?1 bound to arg (NULL: no
  * binding) that returns no row. 0 or a mapped error. */

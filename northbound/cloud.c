@@ -307,6 +307,7 @@ static int cloud_writeable(struct cloud *c)
 	uint8_t ping[LWS_PRE + 1];
 	int rc;
 
+	core_sync(c->core);
 	if (c->close_code)
 		return cloud_close_now(c, c->wsi);
 	if (c->ctrl_n) {

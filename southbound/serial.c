@@ -650,6 +650,7 @@ static int serial_writeable(struct serial_port *p)
 	const uint8_t *out;
 	size_t n, done;
 
+	core_sync(p->owner->core);
 	if (p->x.state == SX_ACTIVE) {
 		n = ymodem_output(&p->x.ym, &out);
 		if (!n)

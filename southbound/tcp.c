@@ -251,6 +251,7 @@ static int tcp_writeable(struct tcp_conn *c)
 	uint8_t buf[LWS_PRE + TCP_WRITE_MAX];
 	size_t n = c->tx.len < TCP_WRITE_MAX ? c->tx.len : TCP_WRITE_MAX;
 
+	core_sync(c->t->core);
 	if (n) {
 		memcpy(buf + LWS_PRE, c->tx.data, n);
 		if (lws_write(c->wsi, buf + LWS_PRE, n, LWS_WRITE_RAW) < (int)n)

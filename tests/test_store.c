@@ -231,6 +231,141 @@ static void test_relaxed_transactions(void **state)
 	store_close(st);
 }
 
+/* count(*) of settings rows with key IN a list, read by a second
+ * connection: what another process (or the disk after a crash) sees. */
+static int64_t other_count(const char *path, const char *where)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	char sql[160];
+	int64_t n = -1;
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM settings WHERE %s", where);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return n;
+}
+
+static void put(struct store *st, const char *key)
+{
+	char sql[96];
+
+	snprintf(sql, sizeof(sql), "INSERT INTO settings VALUES ('%s', '1')", key);
+	assert_int_equal(sqlite3_exec(store_db(st), sql, NULL, NULL, NULL), SQLITE_OK);
+}
+
+/* Group commit: transactions become savepoints of one batch that nobody
+ * else sees until store_flush(); a rolled-back one is undone alone; the
+ * WAL is synced only for a batch with more than relaxed changes; flushing
+ * or switching with a transaction open is refused; close commits. */
+static void test_batching(void **state)
+{
+	struct fx *f = *state;
+	struct store_batch_stats bs;
+	struct store *st;
+
+	assert_int_equal(store_open(&st, f->path, NULL), 0);
+	assert_int_equal(store_flush(st), 0);                 /* nothing open: no-op */
+	assert_int_equal(store_set_batching(st, true), 0);
+	assert_int_equal(scalar(st, "PRAGMA synchronous"), 1);
+
+	assert_int_equal(store_begin(st), 0);
+	put(st, "a");
+	assert_int_equal(store_commit(st), 0);
+	assert_int_equal(store_begin(st), 0);
+	put(st, "b");
+	assert_int_equal(store_begin(st), 0);                 /* nested: a savepoint */
+	put(st, "b2");
+	assert_int_equal(store_commit(st), 0);
+	store_rollback(st);                                    /* b and b2 undone */
+	assert_int_equal(store_begin_relaxed(st), 0);
+	put(st, "c");
+	assert_int_equal(store_commit(st), 0);
+	put(st, "d");                                          /* no store_begin: joins */
+	store_batch_stats(st, &bs);
+	assert_true(bs.open);
+	assert_int_equal(bs.commits, 0);
+	assert_int_equal(scalar(st, "SELECT count(*) FROM settings WHERE key IN "
+			       "('a','b','b2','c','d')"), 3);
+	assert_int_equal(other_count(f->path, "key IN ('a','c','d')"), 0);
+
+	assert_int_equal(store_begin(st), 0);
+	assert_int_equal(store_flush(st), -EBUSY);            /* a caller's tx is open */
+	assert_int_equal(store_set_batching(st, false), -EBUSY);
+	assert_int_equal(store_commit(st), 0);
+	assert_int_equal(store_flush(st), 0);
+	assert_int_equal(other_count(f->path, "key IN ('a','b','b2','c','d')"), 3);
+	store_batch_stats(st, &bs);
+	assert_false(bs.open);
+	assert_int_equal(bs.commits, 1);
+	assert_int_equal(bs.syncs, 1);
+	assert_int_equal(bs.failures, 0);
+
+	/* only relaxed changes: committed without a sync */
+	assert_int_equal(store_begin_relaxed(st), 0);
+	put(st, "r1");
+	assert_int_equal(store_commit(st), 0);
+	assert_int_equal(scalar(st, "PRAGMA synchronous"), 1);
+	assert_int_equal(store_flush(st), 0);
+	store_batch_stats(st, &bs);
+	assert_int_equal(bs.commits, 2);
+	assert_int_equal(bs.syncs, 1);
+	assert_int_equal(other_count(f->path, "key = 'r1'"), 1);
+
+	/* a relaxed and an ordinary transaction: synced */
+	assert_int_equal(store_begin_relaxed(st), 0);
+	put(st, "r2");
+	assert_int_equal(store_commit(st), 0);
+	assert_int_equal(store_begin(st), 0);
+	put(st, "s2");
+	assert_int_equal(store_commit(st), 0);
+	assert_int_equal(store_flush(st), 0);
+	store_batch_stats(st, &bs);
+	assert_int_equal(bs.syncs, 2);
+
+	/* SQLite ends the transaction on its own (as on an I/O error): the
+	 * batch is reported lost, the next transaction starts a fresh one */
+	assert_int_equal(store_begin(st), 0);
+	put(st, "lost");
+	assert_int_equal(sqlite3_exec(store_db(st), "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(store_commit(st), -EIO);
+	store_batch_stats(st, &bs);
+	assert_int_equal(bs.failures, 1);
+	assert_false(bs.open);
+	assert_int_equal(store_begin(st), 0);
+	put(st, "after");
+	assert_int_equal(store_commit(st), 0);
+	assert_int_equal(store_flush(st), 0);
+	assert_int_equal(other_count(f->path, "key IN ('lost','after')"), 1);
+
+	/* a batch left open is committed by store_close() */
+	assert_int_equal(store_begin(st), 0);
+	put(st, "at-close");
+	assert_int_equal(store_commit(st), 0);
+	store_close(st);
+	assert_int_equal(other_count(f->path, "key = 'at-close'"), 1);
+
+	/* batching off again: FULL, every commit visible at once */
+	assert_int_equal(store_open(&st, f->path, NULL), 0);
+	assert_int_equal(scalar(st, "PRAGMA synchronous"), 2);
+	assert_int_equal(store_set_batching(st, true), 0);
+	assert_int_equal(store_begin(st), 0);
+	put(st, "e");
+	assert_int_equal(store_commit(st), 0);
+	assert_int_equal(store_set_batching(st, false), 0);   /* flushes */
+	assert_int_equal(scalar(st, "PRAGMA synchronous"), 2);
+	assert_int_equal(other_count(f->path, "key = 'e'"), 1);
+	assert_int_equal(store_begin(st), 0);
+	put(st, "g");
+	assert_int_equal(store_commit(st), 0);
+	assert_int_equal(other_count(f->path, "key = 'g'"), 1);
+	store_close(st);
+}
+
 static void test_persistence_and_errno(void **state)
 {
 	struct fx *f = *state;
@@ -261,6 +396,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_not_a_database, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nested_transactions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relaxed_transactions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batching, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persistence_and_errno, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
