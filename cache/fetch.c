@@ -56,7 +56,9 @@ enum job_state {
 
 struct fetch {
 	struct lws_context *ctx;
-	struct lws_vhost *vh;
+	struct lws_vhost *vh;         /* plain http:// */
+	struct lws_vhost *vh_tls;     /* https://, made at the first one (fetch_tls_vhost) */
+	char *ca_file;                /* NULL: the system store */
 	struct resolve *res;
 	unsigned max_redirects;
 	unsigned timeout_s;
@@ -375,13 +377,19 @@ static void job_timeout_cb(lws_sorted_usec_list_t *sul)
 
 /* ---- connecting ------------------------------------------------------------ */
 
+static struct lws_vhost *fetch_tls_vhost(struct fetch *f);
+
 static void job_connect(struct fetch_job *j, const char *addr)
 {
 	struct lws_client_connect_info i;
 
 	memset(&i, 0, sizeof(i));
 	i.context = j->f->ctx;
-	i.vhost = j->f->vh;
+	i.vhost = j->u.tls ? fetch_tls_vhost(j->f) : j->f->vh;
+	if (!i.vhost) {
+		job_finish(j, -EAGAIN, 0, "cannot set up TLS for %s", j->u.host);
+		return;
+	}
 	i.address = addr;                    /* a literal: lws' getaddrinfo() won't block */
 	i.port = (int)j->u.port;
 	i.path = j->u.path;
@@ -831,24 +839,47 @@ static int fetch_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void 
 
 /* ---- API ------------------------------------------------------------------ */
 
-static int fetch_vhost(struct fetch *f, const struct fetch_cfg *cfg, struct err_info *e)
+static struct lws_vhost *fetch_new_vhost(struct fetch *f, bool tls)
 {
 	struct lws_context_creation_info info;
+
+	memset(&info, 0, sizeof(info));
+	info.vhost_name = tls ? FETCH_PROTOCOL "-tls" : FETCH_PROTOCOL;
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = fetch_protocols;
+	/* lws 4.1 loads OpenSSL's default verify paths unless told not to: with
+	 * a ca_file, trust only that file. */
+	if (tls)
+		info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
+			       (f->ca_file ? LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS : 0);
+	info.client_ssl_ca_filepath = tls ? f->ca_file : NULL;
+	return lws_create_vhost(f->ctx, &info);
+}
+
+/* The TLS client vhost, made when the first https:// download starts: a
+ * gateway that only fetches over http:// (or nothing at all) never loads
+ * OpenSSL's tables and the CA store, about 4 MiB of resident memory. */
+static struct lws_vhost *fetch_tls_vhost(struct fetch *f)
+{
+	if (!f->vh_tls) {
+		f->vh_tls = fetch_new_vhost(f, true);
+		if (!f->vh_tls)
+			LOGE("cannot create the TLS download vhost%s",
+			     f->ca_file ? " (check [cache] ca_file)" : "");
+	}
+	return f->vh_tls;
+}
+
+static int fetch_vhost(struct fetch *f, const struct fetch_cfg *cfg, struct err_info *e)
+{
 	bool ca = cfg->ca_file && cfg->ca_file[0];
 
 	if (ca && access(cfg->ca_file, R_OK))
 		return err_set(e, -errno, "cannot read ca_file %s: %s", cfg->ca_file,
 			       strerror(errno));
-	memset(&info, 0, sizeof(info));
-	info.vhost_name = FETCH_PROTOCOL;
-	info.port = CONTEXT_PORT_NO_LISTEN;
-	info.protocols = fetch_protocols;
-	/* lws 4.1 loads OpenSSL's default verify paths unless told not to: with
-	 * a ca_file, trust only that file. */
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
-		       (ca ? LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS : 0);
-	info.client_ssl_ca_filepath = ca ? cfg->ca_file : NULL;
-	f->vh = lws_create_vhost(cfg->ctx, &info);
+	if (ca && !(f->ca_file = strdup(cfg->ca_file)))
+		return err_set(e, -ENOMEM, "out of memory");
+	f->vh = fetch_new_vhost(f, false);
 	return f->vh ? 0 : err_set(e, -ENOMEM, "cannot create the download vhost");
 }
 
@@ -896,6 +927,9 @@ void fetch_free(struct fetch *f)
 	resolve_free(f->res);
 	if (f->vh)
 		lws_vhost_destroy(f->vh);
+	if (f->vh_tls)
+		lws_vhost_destroy(f->vh_tls);
+	free(f->ca_file);
 	free(f);
 }
 

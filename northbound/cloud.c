@@ -684,9 +684,12 @@ static int cloud_vhost(struct cloud *c, struct err_info *e)
 	info.vhost_name = "cloud";
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = c->protocols;
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
-		       (ca ? LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS : 0);
-	info.client_ssl_ca_filepath = ca ? c->ca_file : NULL;
+	/* OpenSSL and the CA store only for a wss:// cloud (a ws:// one on a
+	 * trusted network does without their ~4 MiB). */
+	if (c->u.tls)
+		info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
+			       (ca ? LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS : 0);
+	info.client_ssl_ca_filepath = ca && c->u.tls ? c->ca_file : NULL;
 	c->vh = lws_create_vhost(c->ctx, &info);
 	return c->vh ? 0 : err_set(e, -EINVAL, "cannot create the cloud client vhost%s",
 				   ca ? " (check [cloud] ca_file)" : "");
