@@ -49,7 +49,7 @@
 enum ctl_opt {
 	CO_PRODUCT, CO_NAME, CO_VERSION, CO_ORDER, CO_FWURL, CO_FWSIZE, CO_SIGN, CO_SIGNMETHOD,
 	CO_DESC, CO_PROP, CO_ID, CO_FIRMWARE, CO_MODE, CO_DEVICES, CO_TIMEOUT, CO_NOPUBLISH,
-	CO_TSTATE, CO_RSTATE, CO_PAGE, CO_PAGESIZE, CO_QUIET, CO_JSON, CO_HELP, CO_COUNT
+	CO_TSTATE, CO_RSTATE, CO_PAGE, CO_PAGESIZE, CO_REASON, CO_QUIET, CO_JSON, CO_HELP, CO_COUNT
 };
 #define CO(o) (1u << (o))
 #define CO_PAGING (CO(CO_PAGE) | CO(CO_PAGESIZE))
@@ -86,6 +86,8 @@ static const struct ctl_optdef {
 					  "success, failed, canceled" },
 	[CO_PAGE] = { "page", "N", "page to show, from 0" },
 	[CO_PAGESIZE] = { "size", "N", "items per page, 1-1000 (default 20)" },
+	[CO_REASON] = { "reason", "TEXT", "why, kept with the task and in its events "
+					  "(default: paused by the operator)" },
 	[CO_QUIET] = { "quiet", NULL, "no progress bar or summary line" },
 	[CO_JSON] = { "json", NULL, "print the API's JSON answer (pretty) instead of a table" },
 	[CO_HELP] = { "help", NULL, "this text" },
@@ -1271,6 +1273,88 @@ static int ctl_task_cancel(struct ctl *c)
 	return rc;
 }
 
+/* tasks pause|resume: the task as the daemon has it now. */
+static int ctl_paused_show(struct ctl *c, const cJSON *task)
+{
+	(void)c;
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(task, "paused")))
+		printf("task %s paused: %s\n", ctl_str(task, "id"), ctl_str(task, "pauseReason"));
+	else
+		printf("task %s running\n", ctl_str(task, "id"));
+	return 0;
+}
+
+static int ctl_task_pause(struct ctl *c)
+{
+	struct ctl_path p = { .n = 0 };
+	cJSON *body = cJSON_CreateObject();
+	int rc = CLI_EXIT_FAILED;
+
+	ctl_path_add(&p, "/api/tasks/%s/pause", c->arg[0]);
+	if (body && (!c->opt[CO_REASON] ||
+		     cJSON_AddStringToObject(body, "reason", c->opt[CO_REASON])))
+		rc = ctl_write_show(c, "POST", p.s, body, ctl_paused_show);
+	cJSON_Delete(body);
+	return rc;
+}
+
+static int ctl_task_resume(struct ctl *c)
+{
+	struct ctl_path p = { .n = 0 };
+
+	ctl_path_add(&p, "/api/tasks/%s/resume", c->arg[0]);
+	return ctl_write_show(c, "POST", p.s, NULL, ctl_paused_show);
+}
+
+static int ctl_task_abort(struct ctl *c)
+{
+	struct ctl_path p = { .n = 0 };
+
+	ctl_path_add(&p, "/api/tasks/%s/abort", c->arg[0]);
+	return ctl_write_show(c, "POST", p.s, NULL, ctl_cancel_show);
+}
+
+static void ctl_event_row(struct cli_table *t, const cJSON *ev)
+{
+	char tm[24];
+
+	cli_table_cell(t, "%s", ctl_time(ctl_num(ev, "time"), tm));
+	cli_table_cell(t, "%s", ctl_str(ev, "event"));
+	cli_table_cell(t, "%" PRIu64, ctl_u64(ev, "wave"));
+	cli_table_cell(t, "%s", ctl_str(ev, "reason"));
+}
+
+static const struct ctl_view ctl_event_view = {
+	"event", "events",
+	{ "TIME", "EVENT", "WAVE", "REASON", NULL },
+	1u << 2, { [3] = 72 }, ctl_event_row,
+};
+
+static int ctl_events_show(struct ctl *c, const cJSON *o)
+{
+	const cJSON *items = cJSON_GetObjectItemCaseSensitive(o, "items");
+	uint64_t n = (uint64_t)cJSON_GetArraySize(items);
+	int rc = CLI_EXIT_OK;
+
+	if (!cJSON_IsArray(items)) {
+		fprintf(stderr, "otagw ctl: %s: the answer has no items\n", c->what);
+		return CLI_EXIT_FAILED;
+	}
+	if (n)
+		rc = ctl_items_table(&ctl_event_view, items);
+	if (!rc)
+		printf("%" PRIu64 " %s\n", n, n == 1 ? "event" : "events");
+	return rc;
+}
+
+static int ctl_task_events(struct ctl *c)
+{
+	struct ctl_path p = { .n = 0 };
+
+	ctl_path_add(&p, "/api/tasks/%s/events", c->arg[0]);
+	return ctl_show(c, p.s, ctl_events_show);
+}
+
 /* The body of tasks create from the options. */
 static cJSON *ctl_task_body(struct ctl *c, uint64_t timeout)
 {
@@ -1610,6 +1694,18 @@ static const struct ctl_cmd ctl_cmds[] = {
 	  "POST /api/tasks/{id}/publish", ctl_task_publish },
 	{ "tasks cancel", "ID", 1, 0, 0, "cancel the task's unfinished records",
 	  "POST /api/tasks/{id}/cancel", ctl_task_cancel },
+	{ "tasks pause", "ID", 1, CO(CO_REASON), 0,
+	  "start nothing new in the task until it is resumed (transfers under way finish)",
+	  "POST /api/tasks/{id}/pause", ctl_task_pause },
+	{ "tasks resume", "ID", 1, 0, 0,
+	  "go on with a paused rollout (push tasks push at once)",
+	  "POST /api/tasks/{id}/resume", ctl_task_resume },
+	{ "tasks abort", "ID", 1, 0, 0,
+	  "cancel the task's unfinished records and note it as aborted in its events",
+	  "POST /api/tasks/{id}/abort", ctl_task_abort },
+	{ "tasks events", "ID", 1, 0, 0,
+	  "the rollout's decisions, oldest first: published, hold, open, wave, paused, ...",
+	  "GET /api/tasks/{id}/events", ctl_task_events },
 	{ "tasks records", "ID", 1, CO(CO_RSTATE) | CO_PAGING, 0,
 	  "the task's upgrade records, one per device", "GET /api/tasks/{id}/records",
 	  ctl_task_records },

@@ -290,9 +290,10 @@ cJSON *task_to_json(const struct task *t, const int64_t counts[REC_STATE_COUNT])
 		ok = r && cJSON_AddItemToObject(o, "rollout", r);
 		if (!ok)
 			cJSON_Delete(r);
-		ok = ok && cJSON_AddBoolToObject(o, "paused", t->paused);
-		ok = ok && cJSON_AddStringToObject(o, "pauseReason", t->pause_reason);
 	}
+	/* any task can be paused, with a rollout policy or without one */
+	ok = ok && cJSON_AddBoolToObject(o, "paused", t->paused);
+	ok = ok && cJSON_AddStringToObject(o, "pauseReason", t->pause_reason);
 	if (ok && counts)
 		ok = task_counts_json(o, counts);
 	if (!ok) {

@@ -720,6 +720,35 @@ def test_publish_records_cancel(gw, short):
     fails(pre + ["publish", "tp"], gw, "invalid", "publish tp: ")
 
 
+def test_pause_resume_abort_and_events(gw):
+    product_with_devices(gw)
+    ok(["tasks", "create", "tfw", "--name", "r", "--mode", "pull", "--id", "tr"], gw)
+    assert ok(["tasks", "pause", "tr", "--reason", "line 3 is running a batch"], gw) == \
+        "task tr paused: line 3 is running a batch\n"
+    t = gw.ok("GET", "/api/tasks/tr")
+    assert t["paused"] is True and t["pauseReason"] == "line 3 is running a batch", t
+    fails(["tasks", "pause", "tr"], gw, "invalid", "tasks pause tr: ")   # 409: already paused
+    assert ok(["tasks", "resume", "tr"], gw) == "task tr running\n"
+    assert gw.ok("GET", "/api/tasks/tr")["paused"] is False
+    assert js(["tasks", "pause", "tr"], gw)["pauseReason"] == "paused by the operator"
+    assert js(["tasks", "resume", "tr"], gw)["paused"] is False
+
+    rows, footer = list_table(ok(["tasks", "events", "tr"], gw), right=("WAVE",))
+    api = gw.ok("GET", "/api/tasks/tr/events")["items"]
+    assert [r["EVENT"] for r in rows] == [e["event"] for e in api], (rows, api)
+    # a task without a rollout policy has no "published" event, only the operator's
+    assert [r["EVENT"] for r in rows] == ["paused", "resumed", "paused", "resumed"], rows
+    assert rows[0]["REASON"] == "line 3 is running a batch" and rows[0]["WAVE"] == "1", rows
+    assert footer == "%d events" % len(api)
+    assert js(["tasks", "events", "tr"], gw) == {"items": api}
+
+    assert ok(["tasks", "abort", "tr"], gw) == "task tr canceled: 3 records canceled\n"
+    assert gw.ok("GET", "/api/tasks/tr/events")["items"][-1]["event"] == "aborted"
+    fails(["tasks", "resume", "nope"], gw, "not_found", "tasks resume nope: ")
+    fails(["tasks", "events", "nope"], gw, "not_found", "tasks events nope: ")
+    fails(["tasks", "pause"], gw, "usage", "tasks pause")
+
+
 # -- cache ------------------------------------------------------------------------------------
 
 def test_cache_list_and_delete(gw, tmp_path):
