@@ -48,6 +48,7 @@ import uuid
 
 import websockets
 import websockets.exceptions
+import websockets.legacy.server
 
 SUBPROTOCOL = "otagw-cloud.v1"
 FRAME_MAX = 1024 * 1024          # bytes of one frame, either way
@@ -215,14 +216,17 @@ class CloudSim:
     def __init__(self, port=0, token="T", gateway_id=None, tls=None, host="127.0.0.1",
                  ack="every", ack_every=8, ack_delay=0.2, hello_ack_from="stored",
                  hello_timeout=HELLO_TIMEOUT, ping_interval=20.0, state_path=None,
-                 on_event=None):
+                 on_event=None, compression="deflate"):
         """tls: (cert_path, key_path) or None. ack: "every" | "lazy" (after
         ack_every frames or ack_delay s) | "none". hello_ack_from: "stored"
         (highest seq stored: correct) or "acked" (highest seq acked: a cloud
         that loses its cursor, so the gateway resends and dedup is
         exercised). gateway_id: the only id the token may speak for (None:
         any). state_path: JSON file keeping the per-gateway seqs across
-        processes. on_event(dict): called on the loop thread for each event."""
+        processes. on_event(dict): called on the loop thread for each event.
+        compression: "deflate" accepts permessage-deflate (RFC 7692) when the
+        gateway offers it, as common WebSocket servers do; None refuses it.
+        wire_bytes() counts what arrived on the sockets (compressed or not)."""
         self.host = host
         self.port = port
         self.token = token
@@ -232,6 +236,8 @@ class CloudSim:
         self.ping_interval = ping_interval
         self.state_path = state_path
         self.on_event = on_event
+        self.compression = compression
+        self._wire_in = 0                  # bytes received on every socket
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self._ack = {"mode": ack, "every": ack_every, "delay": ack_delay}
@@ -321,8 +327,9 @@ class CloudSim:
         self._server = await websockets.serve(
             self._handler, self.host, self.port, ssl=ctx, subprotocols=[SUBPROTOCOL],
             select_subprotocol=self._select_subprotocol, process_request=self._process_request,
-            max_size=FRAME_MAX, compression=None, ping_interval=self.ping_interval,
-            ping_timeout=self.ping_interval, close_timeout=2)
+            max_size=FRAME_MAX, compression=self.compression,
+            ping_interval=self.ping_interval, ping_timeout=self.ping_interval, close_timeout=2,
+            create_protocol=self._protocol_class())
         self.port = self._server.sockets[0].getsockname()[1]
         self._event({"event": "listening", "port": self.port, "tls": bool(self.tls)})
 
@@ -389,13 +396,31 @@ class CloudSim:
 
     # -- one connection -------------------------------------------------------------------
 
+    def _protocol_class(self):
+        """The server protocol, counting the bytes each socket received."""
+        sim = self
+
+        class Counting(websockets.legacy.server.WebSocketServerProtocol):
+            def data_received(self, data):
+                with sim._lock:
+                    sim._wire_in += len(data)
+                super().data_received(data)
+        return Counting
+
+    def wire_bytes(self):
+        """Bytes received from gateways on the sockets so far (handshakes,
+        frame headers and payloads as sent: compressed when negotiated)."""
+        with self._lock:
+            return self._wire_in
+
     async def _handler(self, ws):
         with self._cond:
             self._conns += 1
             conn = _Conn(self._conns, ws)
             self._all.add(conn)
         self._event({"event": "connect", "conn": conn.n, "path": ws.path,
-                     "subprotocol": ws.subprotocol})
+                     "subprotocol": ws.subprotocol,
+                     "extensions": [e.name for e in ws.extensions]})
         try:
             if await self._hello(conn):
                 async for data in ws:
