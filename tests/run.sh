@@ -7,11 +7,13 @@ cd "$(dirname "$0")/.."
 pass=0
 fail=0
 failed_names=()
+t_stage=$SECONDS        # when the stage being counted began (seconds are printed)
 
 # One cmocka program: count "ok"/"not ok" lines; a crash or a short plan
 # counts the missing tests as failed.
 run_cmocka() {
 	local bin=$1 label=$2 out rc
+	t_stage=$SECONDS
 	out=$(CMOCKA_MESSAGE_OUTPUT=TAP timeout 300 "$bin" 2>&1)
 	rc=$?
 	count_tap "$out" "$rc" "$label"
@@ -31,13 +33,14 @@ count_tap() {
 		failed_names+=("$label")
 		echo "$out" | grep -vE '^ok ' | tail -40
 	fi
-	printf '%-40s %3d passed, %d failed\n' "$label" "$ok" "$nok"
+	printf '%-40s %3d passed, %d failed  (%d s)\n' "$label" "$ok" "$nok" $((SECONDS - t_stage))
 }
 
 # The pytest suite against one daemon binary; counts from its JUnit XML.
 run_pytest() {
 	local bin=$1 label=$2 dir=${3:-tests/it} xml counts
 	xml=$(mktemp)
+	t_stage=$SECONDS
 	# 100 kill -9 runs on the plain build, 20 on the slower sanitized one
 	local runs=100 kills=200
 	case "$bin" in */san/*) runs=20 kills=40 ;; esac
@@ -64,7 +67,7 @@ PY
 		failed_names+=("$label")
 		tail -60 "$xml.log"
 	fi
-	printf '%-40s %3d passed, %d failed\n' "$label" "$ok" "$nok"
+	printf '%-40s %3d passed, %d failed  (%d s)\n' "$label" "$ok" "$nok" $((SECONDS - t_stage))
 	rm -f "$xml" "$xml.log"
 }
 
@@ -72,6 +75,7 @@ PY
 # Debian's chromium) against one daemon binary; TAP counted as for cmocka.
 run_console() {
 	local bin=$1 label=$2 out rc
+	t_stage=$SECONDS
 	if ! command -v node >/dev/null; then
 		count_tap "not ok 1 - node is missing (Debian package nodejs)" 1 "$label"
 		return
@@ -95,9 +99,11 @@ for b in "$@"; do
 done
 run_console "$PWD/build/otagw" "console (playwright, build/otagw)"
 # cppcheck and clang-tidy (.clang-tidy) over every source file
+t_stage=$SECONDS
 out=$(timeout 600 tests/lint/analyze.sh 2>&1)
 count_tap "$out" $? "static analysis (cppcheck, clang-tidy)"
 # libFuzzer targets: the checked-in corpora as regressions, then a short run each
+t_stage=$SECONDS
 out=$(timeout 900 make -s fuzz-ci 2>&1)
 count_tap "$out" $? "fuzz (corpora + short runs)"
 # install layout, systemd unit, OpenWrt and Yocto packaging, make dist

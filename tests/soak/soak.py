@@ -34,10 +34,11 @@ first --warmup of the time, default 20 %), every sample must keep:
            allocator noise is a leak;
   fds      within +-5 of (fds before any device connected) + (devices
            connected): one socket per device and nothing else that grows;
-           the 5 covers connections in the middle of the churn. The daemon
-           commits each state change (an fsync) as it reads it, so in a
-           burst it can be seconds behind and still hold sockets the devices
-           already closed: fds are compared only in samples where a health
+           the 5 covers connections in the middle of the churn. In a burst
+           the daemon can be behind (one commit and WAL sync per loop pass;
+           before group commit, one per state change: seconds behind) and
+           still hold sockets the devices already closed: fds are compared
+           only in samples where a health
            round trip took <= 0.1 s (the sampler tries three times), and at
            least a quarter of the samples must be such quiet ones;
   database growth (db + WAL, from the end of the warm-up) <= 512 bytes per
