@@ -527,6 +527,17 @@ static int ctl_items_table(const struct ctl_view *v, const cJSON *items)
 	return ctl_print_table(t);
 }
 
+/* A whole (unpaged) list: the table, then "N <one|many>". */
+static int ctl_items_counted(const struct ctl_view *v, const cJSON *items)
+{
+	uint64_t n = (uint64_t)cJSON_GetArraySize(items);
+	int rc = n ? ctl_items_table(v, items) : CLI_EXIT_OK;
+
+	if (!rc)
+		printf("%" PRIu64 " %s\n", n, n == 1 ? v->one : v->many);
+	return rc;
+}
+
 /* The line under a list: how many, and how to see the next page. */
 static void ctl_list_footer(const struct ctl_view *v, uint64_t total, uint64_t page,
 			    uint64_t size, uint64_t count)
@@ -1333,18 +1344,12 @@ static const struct ctl_view ctl_event_view = {
 static int ctl_events_show(struct ctl *c, const cJSON *o)
 {
 	const cJSON *items = cJSON_GetObjectItemCaseSensitive(o, "items");
-	uint64_t n = (uint64_t)cJSON_GetArraySize(items);
-	int rc = CLI_EXIT_OK;
 
 	if (!cJSON_IsArray(items)) {
 		fprintf(stderr, "otagw ctl: %s: the answer has no items\n", c->what);
 		return CLI_EXIT_FAILED;
 	}
-	if (n)
-		rc = ctl_items_table(&ctl_event_view, items);
-	if (!rc)
-		printf("%" PRIu64 " %s\n", n, n == 1 ? "event" : "events");
-	return rc;
+	return ctl_items_counted(&ctl_event_view, items);
 }
 
 static int ctl_task_events(struct ctl *c)
@@ -1482,19 +1487,13 @@ static const struct ctl_view ctl_cache_view = {
 static int ctl_cache_show(struct ctl *c, const cJSON *o)
 {
 	const cJSON *items = cJSON_GetObjectItemCaseSensitive(o, "items");
-	uint64_t n = (uint64_t)cJSON_GetArraySize(items);
 	char a[16], b[16], d[16];
-	int rc = 0;
 
 	printf("cache: %s used of %s, %s free on disk, %" PRIu64 " download%s running\n",
 	       cli_size(ctl_u64(o, "usedBytes"), a), cli_size(ctl_u64(o, "maxBytes"), b),
 	       cli_size(ctl_u64(o, "freeDiskBytes"), d), ctl_u64(o, "downloads"),
 	       ctl_u64(o, "downloads") == 1 ? "" : "s");
-	if (n)
-		rc = ctl_items_table(&ctl_cache_view, items);
-	if (!rc)
-		printf("%" PRIu64 " image%s\n", n, n == 1 ? "" : "s");
-	return rc;
+	return ctl_items_counted(&ctl_cache_view, items);
 }
 
 static int ctl_cache_list(struct ctl *c)
