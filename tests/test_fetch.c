@@ -1070,7 +1070,8 @@ static void test_https_unknown_ca(void **state)
 }
 
 /* ca_file unset really means OpenSSL's default verify paths: pointing them
- * at our CA (SSL_CERT_FILE) makes the same download succeed. */
+ * at our CA (SSL_CERT_FILE) makes the same download succeed. The TLS vhost
+ * (OpenSSL, the CA store) is made only when the first https:// job starts. */
 static void test_https_system_store(void **state)
 {
 	struct fx *f = *state;
@@ -1081,10 +1082,12 @@ static void test_https_system_store(void **state)
 
 	setenv("SSL_CERT_FILE", f->w->ca_file, 1);
 	fx_fetch(f, NULL, 10);
-	unsetenv("SSL_CERT_FILE");
+	assert_null(lws_get_vhost_by_name(f->ctx, "otagw-fetch-tls"));
 	url(u, sizeof(u), f, true, "localhost", "/file.bin");
 	r = req(w, u, 0, &o);
 	run_job(f, &r, &o, 0);
+	unsetenv("SSL_CERT_FILE");
+	assert_non_null(lws_get_vhost_by_name(f->ctx, "otagw-fetch-tls"));
 	commit_ok(f, w);
 }
 

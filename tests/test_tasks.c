@@ -532,7 +532,7 @@ static void test_to_json(void **state)
 {
 	static const char *const keys[] = {
 		"id", "firmwareId", "productId", "name", "mode", "timeoutSeconds", "description",
-		"state", "createTime", "origin",
+		"state", "createTime", "origin", "paused", "pauseReason",
 	};
 	struct task t = { .mode = TASK_PULL, .state = TASK_PUBLISHED, .timeout_seconds = 30,
 			  .create_time = 1234 };
@@ -553,6 +553,8 @@ static void test_to_json(void **state)
 	assert_string_equal(cJSON_GetObjectItem(o, "description")->valuestring, "");
 	assert_int_equal(cJSON_GetObjectItem(o, "timeoutSeconds")->valueint, 30);
 	assert_string_equal(cJSON_GetObjectItem(o, "origin")->valuestring, "local");
+	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(o, "paused")));   /* every task says */
+	assert_string_equal(cJSON_GetObjectItem(o, "pauseReason")->valuestring, "");
 	cJSON_Delete(o);
 	t.cloud = true;
 	o = task_to_json(&t, NULL);
