@@ -39,9 +39,9 @@ struct store {
 	bool batching;        /* outermost transactions join the batch */
 	bool batch_open;      /* BEGIN IMMEDIATE of the batch done, not committed */
 	bool in_relaxed;      /* the open outermost savepoint is relaxed */
-	int64_t batch_start;  /* sqlite3_total_changes64() at the batch's BEGIN */
+	int64_t flushed;      /* sqlite3_total_changes64() at the last flush */
 	int64_t relaxed_mark; /* ... at the relaxed savepoint's start */
-	int64_t relaxed_n;    /* changes made inside relaxed savepoints */
+	int64_t relaxed_n;    /* changes since the last flush made in relaxed savepoints */
 	uint64_t commits, syncs, flush_fail;
 };
 
@@ -461,8 +461,6 @@ static int store_batch_begin(struct store *st, bool relaxed)
 		if (rc)
 			return rc;
 		st->batch_open = true;
-		st->batch_start = sqlite3_total_changes64(st->db);
-		st->relaxed_n = 0;
 	}
 	rc = store_exec(st, "SAVEPOINT tx");
 	if (rc)
@@ -575,26 +573,35 @@ static int store_sync_wal(struct store *st)
 
 int store_flush(struct store *st)
 {
+	int64_t total;
 	bool strict;
-	int rc;
+	int rc = 0;
 
-	if (!st || !st->batch_open)
+	if (!st || !st->batching)
 		return 0;
 	if (st->depth)
 		return -EBUSY;  /* a transaction of a caller is open: not now */
 	if (store_batch_lost(st))
 		return -EIO;
-	strict = sqlite3_total_changes64(st->db) - st->batch_start != st->relaxed_n;
-	rc = store_exec(st, "COMMIT");
-	if (rc) {
-		LOGE("group commit failed: the changes of this pass are lost");
-		(void)store_exec(st, "ROLLBACK");
+	/* Strict: a change since the last flush that was not made under
+	 * store_begin_relaxed(), in the batch or committed on its own outside
+	 * one (a single statement with no store_begin(), with synchronous =
+	 * NORMAL: it too waits for this sync). */
+	total = sqlite3_total_changes64(st->db);
+	strict = total - st->flushed != st->relaxed_n;
+	st->flushed = total;
+	st->relaxed_n = 0;
+	if (st->batch_open) {
+		rc = store_exec(st, "COMMIT");
 		st->batch_open = false;
-		st->flush_fail++;
-		return rc;
+		if (rc) {
+			LOGE("group commit failed: the changes of this pass are lost");
+			(void)store_exec(st, "ROLLBACK");
+			st->flush_fail++;
+			return rc;
+		}
+		st->commits++;
 	}
-	st->batch_open = false;
-	st->commits++;
 	return strict ? store_sync_wal(st) : 0;
 }
 
@@ -610,8 +617,11 @@ int store_set_batching(struct store *st, bool on)
 	/* Commits no longer wait for the disk; store_flush() syncs the WAL
 	 * itself when the batch holds more than relaxed changes. */
 	rc = store_exec(st, on ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL");
-	if (!rc)
+	if (!rc) {
 		st->batching = on;
+		st->flushed = sqlite3_total_changes64(st->db);
+		st->relaxed_n = 0;
+	}
 	return rc;
 }
 

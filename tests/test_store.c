@@ -316,6 +316,18 @@ static void test_batching(void **state)
 	assert_int_equal(bs.syncs, 1);
 	assert_int_equal(other_count(f->path, "key = 'r1'"), 1);
 
+	/* a statement outside any transaction, with no batch open, commits on
+	 * its own (synchronous = NORMAL): the next flush syncs it */
+	put(st, "auto");
+	assert_int_equal(other_count(f->path, "key = 'auto'"), 1);
+	assert_int_equal(store_flush(st), 0);
+	store_batch_stats(st, &bs);
+	assert_int_equal(bs.commits, 2);                      /* no batch to commit */
+	assert_int_equal(bs.syncs, 2);
+	assert_int_equal(store_flush(st), 0);                 /* nothing new: no sync */
+	store_batch_stats(st, &bs);
+	assert_int_equal(bs.syncs, 2);
+
 	/* a relaxed and an ordinary transaction: synced */
 	assert_int_equal(store_begin_relaxed(st), 0);
 	put(st, "r2");
@@ -325,7 +337,7 @@ static void test_batching(void **state)
 	assert_int_equal(store_commit(st), 0);
 	assert_int_equal(store_flush(st), 0);
 	store_batch_stats(st, &bs);
-	assert_int_equal(bs.syncs, 2);
+	assert_int_equal(bs.syncs, 3);
 
 	/* SQLite ends the transaction on its own (as on an I/O error): the
 	 * batch is reported lost, the next transaction starts a fresh one */
