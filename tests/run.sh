@@ -3,7 +3,9 @@
 # TAP output), then the integration suite against the real daemons, and ends
 # with exactly one line "N passed, N failed". Exit status 1 on any failure.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
+# shellcheck source-path=SCRIPTDIR/..
+. tests/lib/counts.sh
 pass=0
 fail=0
 failed_names=()
@@ -21,12 +23,8 @@ run_cmocka() {
 
 # Counts the TAP output $1 of a program that exited with $2, labelled $3.
 count_tap() {
-	local out=$1 rc=$2 label=$3 plan ok nok
-	plan=$(grep -m1 -oE '^1\.\.[0-9]+' <<<"$out" | cut -d. -f3)
-	ok=$(grep -cE '^ok ' <<<"$out")
-	nok=$(grep -cE '^not ok ' <<<"$out")
-	[ -n "$plan" ] && [ $((ok + nok)) -lt "$plan" ] && nok=$((plan - ok))
-	[ "$rc" -ne 0 ] && [ "$nok" -eq 0 ] && nok=1
+	local out=$1 rc=$2 label=$3 ok nok
+	read -r ok nok < <(tap_counts "$out" "$rc")
 	pass=$((pass + ok))
 	fail=$((fail + nok))
 	if [ "$nok" -ne 0 ]; then
@@ -38,7 +36,7 @@ count_tap() {
 
 # The pytest suite against one daemon binary; counts from its JUnit XML.
 run_pytest() {
-	local bin=$1 label=$2 dir=${3:-tests/it} xml counts
+	local bin=$1 label=$2 dir=${3:-tests/it} xml ok nok
 	xml=$(mktemp)
 	t_stage=$SECONDS
 	# 100 kill -9 runs on the plain build, 20 on the slower sanitized one
@@ -47,20 +45,7 @@ run_pytest() {
 	OTAGW_CONSISTENCY_KILLS=${OTAGW_CONSISTENCY_KILLS:-$kills} \
 	OTAGW_CRASH_RUNS=${OTAGW_CRASH_RUNS:-$runs} OTAGW_BIN="$bin" timeout 1200 /usr/bin/python3 -m pytest -q -p no:cacheprovider \
 		--junitxml="$xml" "$dir" >"$xml.log" 2>&1
-	counts=$(/usr/bin/python3 - "$xml" <<'PY'
-import sys, xml.etree.ElementTree as ET
-try:
-    root = ET.parse(sys.argv[1]).getroot()
-except Exception:
-    print("0 1"); sys.exit()
-suites = [root] if root.tag == "testsuite" else list(root)
-t = sum(int(s.get("tests", 0)) for s in suites)
-bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
-skip = sum(int(s.get("skipped", 0)) for s in suites)
-print(t - bad - skip, bad + (1 if t == 0 else 0))
-PY
-)
-	read -r ok nok <<<"$counts"
+	read -r ok nok < <(junit_counts "$xml")
 	pass=$((pass + ok))
 	fail=$((fail + nok))
 	if [ "$nok" -ne 0 ]; then

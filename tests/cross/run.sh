@@ -11,6 +11,8 @@
 # exits 1 on any failure. `make cross-test ARCH=arm64` runs all of them.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+# shellcheck source-path=SCRIPTDIR/../..
+. tests/lib/counts.sh
 
 arch=${1:-}
 case $arch in
@@ -102,12 +104,8 @@ step_build() {
 
 # Counts the TAP output $1 of a program that exited with $2 (as tests/run.sh does).
 count_tap() {
-	local out=$1 rc=$2 label=$3 plan ok nok
-	plan=$(grep -m1 -oE '^1\.\.[0-9]+' <<<"$out" | cut -d. -f3)
-	ok=$(grep -cE '^ok ' <<<"$out")
-	nok=$(grep -cE '^not ok ' <<<"$out")
-	[ -n "$plan" ] && [ $((ok + nok)) -lt "$plan" ] && nok=$((plan - ok))
-	[ "$rc" -ne 0 ] && [ "$nok" -eq 0 ] && nok=1
+	local out=$1 rc=$2 label=$3 ok nok
+	read -r ok nok < <(tap_counts "$out" "$rc")
 	pass=$((pass + ok))
 	fail=$((fail + nok))
 	[ "$nok" -ne 0 ] && echo "$out" | grep -vE '^ok ' | tail -40

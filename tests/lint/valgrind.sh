@@ -14,6 +14,8 @@
 # tests/it/otagw_it.py (tests/lint/vg_timeouts.py); VG_TESTS replaces the test list.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+# shellcheck source-path=SCRIPTDIR/../..
+. tests/lib/counts.sh
 B=${1:-build}
 case $B in /*) ;; *) B=$PWD/$B ;; esac
 bin=$B/otagw
@@ -67,19 +69,7 @@ for entry in "${tests[@]}"; do
 		PYTHONPATH=$PWD/tests/lint${PYTHONPATH:+:$PYTHONPATH} \
 		timeout 3600 /usr/bin/python3 -m pytest -q -p no:cacheprovider -p vg_timeouts \
 		--junitxml="$xml" "${args[@]}" >"$xml.log" 2>&1
-	read -r ok nok < <(/usr/bin/python3 - "$xml" <<'PY'
-import sys, xml.etree.ElementTree as ET
-try:
-    root = ET.parse(sys.argv[1]).getroot()
-except Exception:
-    print("0 1"); sys.exit()
-suites = [root] if root.tag == "testsuite" else list(root)
-t = sum(int(s.get("tests", 0)) for s in suites)
-bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
-skip = sum(int(s.get("skipped", 0)) for s in suites)
-print(t - bad - skip, bad + (1 if t == 0 else 0))
-PY
-)
+	read -r ok nok < <(junit_counts "$xml")
 	passed=$((passed + ok))
 	failed=$((failed + nok))
 	report+=("# ${args[0]}: $ok passed, $nok failed ($((SECONDS - t0)) s so far)")
